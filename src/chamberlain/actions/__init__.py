@@ -1,0 +1,8 @@
+"""Declaring actions: the registry (Surface), contracts and risk classes."""
+
+from ._action import Action, Handler
+from ._contract import Contract, build_contract
+from ._risk import RISK_CLASSES, RiskClass, mcp_hints
+from ._surface import Surface
+
+__all__ = ["RISK_CLASSES", "Action", "Contract", "Handler", "RiskClass", "Surface", "build_contract", "mcp_hints"]

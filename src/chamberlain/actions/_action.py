@@ -1,0 +1,48 @@
+"""An action: a named, versioned operation with contracts and a risk class."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._contract import Contract
+from ._risk import mcp_hints
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    version: int
+    risk: str
+    description: str
+    handler: Handler
+    contract: Contract
+    idempotent: bool | None = None
+    title: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def hints(self) -> dict[str, bool]:
+        return mcp_hints(self.risk, self.idempotent)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+    def describe(self) -> dict[str, Any]:
+        """The agent-facing description served by ``GET /v1/actions``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "title": self.title or self.name,
+            "description": self.description,
+            "risk": self.risk,
+            "hints": self.hints,
+            "input_schema": self.contract.input_schema,
+            "output_schema": self.contract.output_schema,
+            "limits": {},
+        }

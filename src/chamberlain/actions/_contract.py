@@ -1,0 +1,75 @@
+"""Input and output contracts built from a handler's type hints.
+
+Contracts are pydantic v2 models so that validation, JSON Schema and the error
+locations an agent sees all come from one definition. Unknown fields are refused
+(``extra="forbid"``): a misspelt argument must not be silently dropped.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+
+from ..context import Context
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What an action accepts and returns, with the schemas published to agents."""
+
+    input_model: type[BaseModel]
+    input_schema: dict[str, Any]
+    output_adapter: TypeAdapter[Any] | None
+    output_schema: dict[str, Any] | None
+    wraps_output: bool
+    context_param: str | None
+
+    def dump_output(self, value: Any) -> Any:
+        """The JSON-ready result; non-object results are wrapped as ``{"result": ...}``."""
+        if self.output_adapter is None:
+            return None
+        adapter = self.output_adapter
+        data = adapter.dump_python(adapter.validate_python(value), mode="json")
+        return {"result": data} if self.wraps_output else data
+
+
+def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
+    hints = get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    for name, param in inspect.signature(fn).parameters.items():
+        annotation = hints.get(name, Any)
+        if annotation is Context:
+            context_param = name
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{fn.__qualname__}: *args/**kwargs cannot form a contract")
+        if name not in hints:
+            raise TypeError(f"{fn.__qualname__}: parameter {name!r} needs a type hint")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (annotation, default)
+    input_model = create_model(model_name, __base__=_Strict, **fields)
+    input_schema = input_model.model_json_schema()
+    input_schema.pop("title", None)
+
+    returns = hints.get("return", inspect.Signature.empty)
+    if returns in (None, type(None), inspect.Signature.empty):
+        return Contract(input_model, input_schema, None, None, False, context_param)
+    adapter: TypeAdapter[Any] = TypeAdapter(returns)
+    schema = adapter.json_schema(mode="serialization")
+    wraps = schema.get("type") != "object"
+    if wraps:
+        # MCP requires an object outputSchema; wrap scalars and lists the way FastMCP does.
+        defs = schema.pop("$defs", None)
+        schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
+        if defs:
+            schema["$defs"] = defs
+    return Contract(input_model, input_schema, adapter, schema, wraps, context_param)

@@ -1,0 +1,96 @@
+"""A Surface is what a business declares: its actions, in one registry.
+
+The name follows the issue's wording (``@surface.action``): the surface is the set
+of operations a business exposes to agents, whatever protocol later carries them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from ._action import Action, Handler
+from ._contract import build_contract
+from ._risk import RISK_CLASSES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Dotted lower-case names, also valid MCP tool names (which allow [A-Za-z0-9_.-]).
+_ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class Surface:
+    """The registry of a business's actions; frozen once a gateway serves it."""
+
+    def __init__(self, name: str, *, description: str = "") -> None:
+        self.name = name
+        self.description = description
+        self._actions: dict[str, Action] = {}
+        self._setup: list[Callable[..., Any]] = []
+
+    def action(
+        self,
+        name: str,
+        *,
+        risk: str,
+        version: int = 1,
+        description: str | None = None,
+        title: str | None = None,
+        idempotent: bool | None = None,
+    ) -> Callable[[F], F]:
+        """Declare ``fn`` as action ``name``; contracts come from its type hints."""
+        if not _ACTION_NAME.match(name):
+            raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
+        if risk not in RISK_CLASSES:
+            raise ValueError(f"risk {risk!r} is not one of {', '.join(RISK_CLASSES)}")
+        if not isinstance(version, int) or version < 1:
+            raise ValueError("version must be a positive integer")
+
+        def register(fn: F) -> F:
+            if name in self._actions:
+                raise ValueError(f"action {name!r} is declared twice")
+            if not inspect.iscoroutinefunction(fn):
+                raise TypeError(f"{fn.__qualname__}: actions must be 'async def'")
+            doc = inspect.getdoc(fn) or ""
+            model_name = "".join(part.title() for part in re.split(r"[._]", name)) + "Input"
+            self._actions[name] = Action(
+                name=name,
+                version=version,
+                risk=risk,
+                description=description or doc or name,
+                handler=fn,
+                contract=build_contract(fn, model_name),
+                idempotent=idempotent,
+                title=title,
+            )
+            return fn
+
+        return register
+
+    def on_startup(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``async fn(store)`` to run when a gateway starts (create tables, seed)."""
+        self._setup.append(fn)
+        return fn
+
+    @property
+    def startup_hooks(self) -> list[Callable[..., Any]]:
+        return list(self._setup)
+
+    def get(self, name: str) -> Action | None:
+        return self._actions.get(name)
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(sorted(self._actions.values(), key=lambda a: a.name))
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def names(self) -> list[str]:
+        return sorted(self._actions)
+
+

@@ -1,0 +1,117 @@
+"""Assembling a gateway: store, keys, grants, pipeline and the surfaces over it.
+
+``Runtime`` is the set of parts one gateway process holds; ``create_app`` wraps
+it in a Starlette app whose lifespan opens and closes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .actions import Surface
+from .config import Settings
+from .grants import GrantAuthority, KeyRing, load_master_key
+from .pipeline import Gateway
+from .store import SQLiteStore, Store
+from .surfaces.mcp import McpSurface
+from .surfaces.rest import RestSurface
+from .surfaces.rest._problems import JSONResponse
+
+__all__ = ["Runtime", "create_app"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def make_store(url: str) -> SQLiteStore:
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url)
+    raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
+
+
+class Runtime:
+    """One gateway process's parts. Open before use; close when done."""
+
+    def __init__(self, surface: Surface, settings: Settings, *, anonymous_grant: str | None = None) -> None:
+        self.surface = surface
+        self.settings = settings
+        self.store: Store = make_store(settings.store_url)
+        master = load_master_key(settings.master_key_path, settings.master_key)
+        self.keys = KeyRing(self.store, master)
+        self.authority = GrantAuthority(self.store, self.keys, settings.audience)
+        self.gateway = Gateway(surface, self.store, self.authority, action_timeout_s=settings.action_timeout_s)
+        self.anonymous_grant = anonymous_grant
+        self._opened = False
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        store = self.store
+        if isinstance(store, SQLiteStore):
+            store.migrate()
+        await store.open()
+        for hook in self.surface.startup_hooks:
+            await hook(store)
+        self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.store.close()
+            self._opened = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["Runtime"]:
+        await self.open()
+        try:
+            yield self
+        finally:
+            await self.close()
+
+
+def _transport_security(host: str) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection when bound to loopback, as the MCP spec recommends."""
+    if host not in _LOOPBACK:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "testserver"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    settings = runtime.settings
+    rest = RestSurface(runtime.gateway, settings.max_body_bytes, runtime.anonymous_grant)
+    mcp = McpSurface(runtime.gateway, runtime.anonymous_grant, name=runtime.surface.name)
+    sessions = StreamableHTTPSessionManager(
+        app=mcp.server,
+        json_response=True,
+        stateless=True,
+        security_settings=_transport_security(settings.host),
+        max_request_body_size=settings.max_body_bytes,
+    )
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "actions": len(runtime.surface)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with runtime.running(), sessions.run():
+            yield
+
+    routes: list[Any] = [
+        Route("/mcp", endpoint=StreamableHTTPASGIApp(sessions)),
+        Route("/healthz", health, methods=["GET"]),
+        *rest.routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

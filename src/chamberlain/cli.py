@@ -1,0 +1,249 @@
+"""``chamberlain``: run a gateway, the demo, and manage tenants and grants.
+
+Every command works on the same store the gateway uses (``--data-dir`` or
+``CHAMBERLAIN_DATA_DIR``), so a grant issued here is valid on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .actions import Surface
+from .app import Runtime, create_app
+from .config import Settings
+from .timeutil import parse_duration
+
+T = TypeVar("T")
+DEMO_MARKER = ".chamberlain-demo"
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    return Settings.from_env(data_dir=data_dir, **overrides)
+
+
+def _with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]], surface: Surface | None = None) -> T:
+    async def run() -> T:
+        runtime = Runtime(surface or Surface("cli"), settings)
+        async with runtime.running():
+            return await fn(runtime)
+
+    return asyncio.run(run())
+
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None, envvar="CHAMBERLAIN_DATA_DIR",
+    help="Folder holding the database and key files [default: ./chamberlain-data].",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="chamberlain")
+def main() -> None:
+    """Chamberlain: the governed front door between AI agents and your business."""
+
+
+def load_surface(target: str) -> Surface:
+    """``package.module:attribute`` → the Surface object it names."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter("use MODULE:SURFACE, for example myshop.actions:surface")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise click.BadParameter(f"cannot load {target}: {err}") from err
+    if not isinstance(obj, Surface):
+        raise click.BadParameter(f"{target} is a {type(obj).__name__}, not a chamberlain.Surface")
+    return obj
+
+
+def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None = None) -> None:
+    import uvicorn
+
+    async def run() -> None:
+        await runtime.open()
+        if before is not None:
+            await before(runtime)
+        config = uvicorn.Config(
+            create_app(runtime), host=runtime.settings.host, port=runtime.settings.port,
+            log_level="warning", access_log=False, lifespan="on",
+        )
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("target")
+@data_dir_option
+@click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [default: 8000].")
+@click.option("--anonymous-grant", envvar="CHAMBERLAIN_ANONYMOUS_GRANT", default=None,
+              help="Grant used for requests that present none (for public surfaces). It still passes every stage.")
+def serve(target: str, data_dir: Path | None, host: str | None, port: int | None, anonymous_grant: str | None) -> None:
+    """Serve the actions of TARGET (MODULE:SURFACE) over MCP and REST."""
+    settings = _settings(data_dir, host=host, port=port)
+    runtime = Runtime(load_surface(target), settings, anonymous_grant=anonymous_grant)
+
+    async def banner(rt: Runtime) -> None:
+        base = f"http://{settings.host}:{settings.port}"
+        click.echo(f"Chamberlain serving {len(rt.surface)} actions of {rt.surface.name!r}")
+        click.echo(f"  MCP   {base}/mcp\n  REST  {base}/v1/actions\n  API   {base}/openapi.json")
+
+    _serve(runtime, banner)
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port for the gateway.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("chamberlain-demo"), show_default=True,
+              help="Data folder; a previous demo folder here is replaced by a fresh one.")
+def demo(port: int, host: str, data_dir: Path) -> None:
+    """Run the demo shop (two tenants) on SQLite and print a grant per tenant."""
+    from .demo import seed, shop
+
+    if data_dir.exists():
+        if not (data_dir / DEMO_MARKER).exists():
+            raise click.UsageError(f"{data_dir} exists and is not a demo folder; choose another --data-dir")
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    (data_dir / DEMO_MARKER).write_text("created by chamberlain demo; safe to delete\n")
+    settings = Settings.from_env(data_dir=data_dir, host=host, port=port, database_url=None)
+    runtime = Runtime(shop, settings)
+
+    async def banner(rt: Runtime) -> None:
+        tenants = await seed(rt)
+        base = f"http://{host}:{port}"
+        click.echo(click.style("Chamberlain demo shop", bold=True) + f"  (data in {data_dir.resolve()})\n")
+        click.echo(f"  MCP (Streamable HTTP)  {base}/mcp")
+        click.echo(f"  REST actions           {base}/v1/actions")
+        click.echo(f"  OpenAPI 3.1            {base}/openapi.json\n")
+        for t in tenants:
+            click.echo(click.style(f"Tenant {t.id} ({t.name})", bold=True))
+            click.echo(f"  grant for {t.grant.principal.id} on behalf of {t.grant.principal.on_behalf_of}, "
+                       f"actions {', '.join(t.grant.actions)}, expires {t.grant.expires_at.isoformat()}:")
+            click.echo(f"  {t.grant.token}\n")
+        first = tenants[0].grant.token
+        click.echo("Try it:")
+        click.echo(f"  export GRANT={first}")
+        click.echo(f"  curl -s {base}/v1/actions -H \"Authorization: Bearer $GRANT\"")
+        click.echo(f"  curl -s -X POST {base}/v1/actions/orders.refund -H \"Authorization: Bearer $GRANT\" \\")
+        click.echo("       -H 'Content-Type: application/json' \\")
+        click.echo("       -d '{\"order_id\": \"o_1001\", \"amount\": {\"amount_minor\": 500, \"currency\": \"EUR\"}, \"reason\": \"damaged\"}'")
+        click.echo("\nPress Ctrl+C to stop.")
+
+    _serve(runtime, banner)
+
+
+@main.group()
+def tenant() -> None:
+    """Create and list tenants."""
+
+
+@tenant.command("create")
+@click.argument("tenant_id")
+@click.option("--name", default=None, help="Display name [default: the id].")
+@data_dir_option
+def tenant_create(tenant_id: str, name: str | None, data_dir: Path | None) -> None:
+    """Create TENANT_ID with its own grant-signing key."""
+    from .tenants import create_tenant
+
+    async def run(rt: Runtime) -> None:
+        await create_tenant(rt.store, rt.keys, tenant_id, name or tenant_id)
+
+    try:
+        _with_runtime(_settings(data_dir), run)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"created tenant {tenant_id}")
+
+
+@tenant.command("list")
+@data_dir_option
+def tenant_list(data_dir: Path | None) -> None:
+    """List tenants."""
+    from .tenants import list_tenants
+
+    async def run(rt: Runtime) -> list[dict[str, str]]:
+        return await list_tenants(rt.store)
+
+    for row in _with_runtime(_settings(data_dir), run):
+        click.echo(f"{row['id']}\t{row['name']}\t{row['created_at']}")
+
+
+@main.group()
+def grant() -> None:
+    """Issue grants (capability tokens) for agents."""
+
+
+@grant.command("issue")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant the grant is bound to.")
+@click.option("--principal", required=True, help="Who holds it, e.g. agent:support-bot.")
+@click.option("--actions", required=True, help="Comma-separated names or globs, e.g. 'orders.*,customers.get'.")
+@click.option("--ttl", default="1h", show_default=True, help="Lifetime: 90s, 15m, 1h, 7d.")
+@click.option("--on-behalf-of", default=None, help="Whom the principal acts for, e.g. user:alice.")
+@click.option("--json", "as_json", is_flag=True, help="Print id, expiry and token as JSON.")
+@data_dir_option
+def grant_issue(tenant_id: str, principal: str, actions: str, ttl: str, on_behalf_of: str | None, as_json: bool, data_dir: Path | None) -> None:
+    """Print a new grant for PRINCIPAL in TENANT."""
+    try:
+        lifetime = parse_duration(ttl)
+        names = [a.strip() for a in actions.split(",") if a.strip()]
+        issued = _with_runtime(
+            _settings(data_dir),
+            lambda rt: rt.authority.issue(tenant_id, principal, names, lifetime, on_behalf_of=on_behalf_of),
+        )
+    except (ValueError, LookupError) as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    if as_json:
+        click.echo(json.dumps({"id": issued.id, "tenant": issued.tenant, "principal": issued.principal.id,
+                               "actions": list(issued.actions), "expires_at": issued.expires_at.isoformat(),
+                               "token": issued.token}))
+    else:
+        click.echo(issued.token)
+
+
+@main.group()
+def call() -> None:
+    """Read call records."""
+
+
+@call.command("show")
+@click.argument("call_id")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant the call belongs to.")
+@data_dir_option
+def call_show(call_id: str, tenant_id: str, data_dir: Path | None) -> None:
+    """Print the record of CALL_ID as JSON."""
+    from .pipeline import read_record
+
+    record = _with_runtime(_settings(data_dir), lambda rt: read_record(rt.store, tenant_id, call_id))
+    if record is None:
+        raise click.ClickException(f"no call {call_id} in tenant {tenant_id}")
+    click.echo(json.dumps(record, indent=2))
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@data_dir_option
+def db_upgrade(data_dir: Path | None) -> None:
+    """Bring the database to the newest schema (Alembic)."""
+    from .store import current_revision
+
+    async def run(rt: Runtime) -> str | None:
+        return current_revision(rt.store.engine)  # type: ignore[attr-defined]
+
+    click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")

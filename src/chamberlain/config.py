@@ -1,0 +1,65 @@
+"""Settings as data: one frozen object, each field with a default, help and env var.
+
+The table drives ``chamberlain serve --help``, docs/reference/settings.md and a
+test that every setting is documented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+def _setting(default: Any, help: str, env: str) -> Any:
+    return field(default=default, metadata={"help": help, "env": env})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _setting(Path("chamberlain-data"), "Folder for the SQLite database and key files.", "CHAMBERLAIN_DATA_DIR")
+    database_url: str | None = _setting(None, "Store URL; default sqlite:///<data_dir>/chamberlain.db.", "CHAMBERLAIN_DATABASE_URL")
+    host: str = _setting("127.0.0.1", "Interface to listen on.", "CHAMBERLAIN_HOST")
+    port: int = _setting(8000, "TCP port to listen on.", "CHAMBERLAIN_PORT")
+    audience: str = _setting("chamberlain", "Audience every grant must name; grants for other gateways are refused.", "CHAMBERLAIN_AUDIENCE")
+    master_key: str | None = _setting(None, "Fernet key wrapping tenant private keys; default: <data_dir>/master.key (created 0600).", "CHAMBERLAIN_MASTER_KEY")
+    max_body_bytes: int = _setting(1_048_576, "Largest request body accepted on REST and MCP (bytes).", "CHAMBERLAIN_MAX_BODY_BYTES")
+    action_timeout_s: float = _setting(30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S")
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'chamberlain.db'}"
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.data_dir / "master.key"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _convert(f.type, raw)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str, str, Any]]:
+        """(name, env var, help, default) for every setting."""
+        return [(f.name, f.metadata["env"], f.metadata["help"], f.default) for f in fields(cls)]
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    text = str(kind)
+    if "Path" in text:
+        return Path(raw)
+    if text.startswith("int"):
+        return int(raw)
+    if text.startswith("float"):
+        return float(raw)
+    return raw

@@ -1,0 +1,182 @@
+"""The demo business: a small shop with customers, orders, refunds, accounts and a catalog.
+
+It is an ordinary user of Chamberlain: plain typed async functions declared on a
+Surface, storing their own tables in the gateway's database so that their writes
+commit in the same transaction as the call record.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
+
+from chamberlain import ActionError, Context, Money, Surface
+from chamberlain.timeutil import utc_now_iso
+
+shop = Surface("demo-shop", description="A demo shop: customers, orders, refunds, account settings and a product catalog.")
+
+meta = MetaData()
+customers = Table(
+    "demo_customers", meta,
+    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False), Column("email", Text, nullable=False), Column("region", String(8), nullable=False),
+)
+orders = Table(
+    "demo_orders", meta,
+    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False), Column("total_minor", Integer, nullable=False),
+    Column("refunded_minor", Integer, nullable=False, default=0), Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+)
+refunds = Table(
+    "demo_refunds", meta,
+    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), nullable=False), Column("amount_minor", Integer, nullable=False),
+    Column("currency", String(3), nullable=False), Column("reason", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+products = Table(
+    "demo_products", meta,
+    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False), Column("price_minor", Integer, nullable=False),
+    Column("currency", String(3), nullable=False), Column("availability", String(16), nullable=False),
+)
+
+
+class Customer(BaseModel):
+    id: str
+    name: str
+    email: str
+    region: Literal["EU", "US", "APAC"]
+
+
+class Order(BaseModel):
+    id: str
+    customer_id: str
+    total: Money
+    refunded: Money
+    status: Literal["paid", "partially_refunded", "refunded"]
+
+
+class OrderList(BaseModel):
+    orders: list[Order]
+
+
+class Refund(BaseModel):
+    id: str
+    order_id: str
+    amount: Money
+    reason: str
+    order_status: str
+
+
+class Product(BaseModel):
+    id: str
+    name: str
+    price: Money
+    availability: Literal["in_stock", "out_of_stock", "preorder"]
+
+
+class Catalog(BaseModel):
+    products: list[Product]
+
+
+class CustomerExport(BaseModel):
+    customers: list[Customer]
+    count: int
+
+
+def _order(row: object) -> Order:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Order(
+        id=r["id"], customer_id=r["customer_id"],
+        total=Money(amount_minor=r["total_minor"], currency=r["currency"]),
+        refunded=Money(amount_minor=r["refunded_minor"], currency=r["currency"]),
+        status=r["status"],
+    )
+
+
+@shop.action("orders.get", risk="read")
+async def get_order(order_id: str, ctx: Context) -> Order:
+    """Look up one order by id: total, amount refunded so far and status."""
+    row = (await ctx.tx.execute(select(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id))).first()
+    if row is None:
+        raise ActionError(f"no order {order_id!r}", code="order-not-found")
+    return _order(row)
+
+
+@shop.action("orders.list", risk="read")
+async def list_orders(ctx: Context, customer_id: str | None = None) -> OrderList:
+    """List orders, optionally for one customer."""
+    query = select(orders).where(orders.c.tenant_id == ctx.tenant).order_by(orders.c.id)
+    if customer_id is not None:
+        query = query.where(orders.c.customer_id == customer_id)
+    return OrderList(orders=[_order(r) for r in await ctx.tx.execute(query)])
+
+
+@shop.action("orders.refund", risk="money")
+async def refund(order_id: str, amount: Money, reason: Annotated[str, Field(min_length=3, max_length=500)], ctx: Context) -> Refund:
+    """Refund part or all of a paid order to the customer's original payment method."""
+    order = await get_order(order_id, ctx)
+    if amount.currency != order.total.currency:
+        raise ActionError(f"order is in {order.total.currency}, not {amount.currency}", code="currency-mismatch")
+    if amount.amount_minor == 0:
+        raise ActionError("refund amount must be positive", code="amount-not-positive")
+    refundable = order.total.amount_minor - order.refunded.amount_minor
+    if amount.amount_minor > refundable:
+        raise ActionError(f"at most {Money(amount_minor=refundable, currency=amount.currency)} can still be refunded", code="refund-exceeds-order", refundable_minor=refundable)
+    refunded = order.refunded.amount_minor + amount.amount_minor
+    status = "refunded" if refunded == order.total.amount_minor else "partially_refunded"
+    refund_id = "rf_" + secrets.token_hex(6)
+    await ctx.tx.execute(update(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id).values(refunded_minor=refunded, status=status))
+    await ctx.tx.execute(insert(refunds).values(
+        tenant_id=ctx.tenant, id=refund_id, order_id=order_id, amount_minor=amount.amount_minor,
+        currency=amount.currency, reason=reason, created_at=utc_now_iso(),
+    ))
+    return Refund(id=refund_id, order_id=order_id, amount=amount, reason=reason, order_status=status)
+
+
+@shop.action("customers.get", risk="read")
+async def get_customer(customer_id: str, ctx: Context) -> Customer:
+    """Look up one customer."""
+    row = (await ctx.tx.execute(select(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id))).first()
+    if row is None:
+        raise ActionError(f"no customer {customer_id!r}", code="customer-not-found")
+    return Customer(**{k: row._mapping[k] for k in ("id", "name", "email", "region")})
+
+
+@shop.action("customers.export", risk="data_export")
+async def export_customers(ctx: Context, region: Literal["EU", "US", "APAC"] | None = None) -> CustomerExport:
+    """Export customer records (personal data), optionally for one region."""
+    query = select(customers).where(customers.c.tenant_id == ctx.tenant).order_by(customers.c.id)
+    if region is not None:
+        query = query.where(customers.c.region == region)
+    rows = [Customer(**{k: r._mapping[k] for k in ("id", "name", "email", "region")}) for r in await ctx.tx.execute(query)]
+    return CustomerExport(customers=rows, count=len(rows))
+
+
+@shop.action("accounts.update_email", risk="account")
+async def update_email(customer_id: str, email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)], ctx: Context) -> Customer:
+    """Change the e-mail address on a customer's account."""
+    await get_customer(customer_id, ctx)
+    await ctx.tx.execute(update(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id).values(email=email))
+    return await get_customer(customer_id, ctx)
+
+
+@shop.action("catalog.list_products", risk="read")
+async def list_products(ctx: Context) -> Catalog:
+    """The product catalog with public prices and availability."""
+    query = select(products).where(products.c.tenant_id == ctx.tenant).order_by(products.c.id)
+    return Catalog(products=[
+        Product(id=r.id, name=r.name, price=Money(amount_minor=r.price_minor, currency=r.currency), availability=r.availability)
+        for r in await ctx.tx.execute(query)
+    ])
+
+
+@shop.on_startup
+async def create_tables(store: object) -> None:
+    engine = store.engine  # type: ignore[attr-defined]
+    meta.create_all(engine)

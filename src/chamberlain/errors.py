@@ -1,0 +1,188 @@
+"""The error tree every surface translates, so a refusal means the same thing everywhere.
+
+Each error has a stable ``code`` that becomes the RFC 9457 ``type`` URI
+(``https://chamberlain.dev/errors/<code>``), an HTTP ``status``, and ``retryable``
+so that a machine client can decide what to do without parsing prose::
+
+    ChamberlainError
+    ├── AuthenticationError          401  grant missing, malformed, forged or expired
+    │   ├── GrantMissing
+    │   ├── GrantInvalid
+    │   └── GrantExpired
+    ├── PermissionDenied             403  the grant does not cover this action
+    ├── NotFound                     404
+    │   ├── UnknownAction
+    │   └── CallNotFound
+    ├── InvalidInput                 422  arguments do not match the action's input contract
+    ├── BadRequest                   400  the request itself is unusable
+    │   ├── MalformedJSON
+    │   └── BodyTooLarge             413
+    ├── ActionFailed                 422  the business refused (handler raised ActionError)
+    └── InternalError                500  a bug or an outage; retryable, never leaks details
+
+Handlers raise :class:`ActionError` for business refusals (``order not found``);
+anything else they raise becomes :class:`InternalError` with no details exposed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+ERROR_BASE_URI = "https://chamberlain.dev/errors/"
+
+__all__ = [
+    "ERROR_BASE_URI",
+    "ActionError",
+    "ActionFailed",
+    "AuthenticationError",
+    "BadRequest",
+    "BodyTooLarge",
+    "CallNotFound",
+    "ChamberlainError",
+    "GrantExpired",
+    "GrantInvalid",
+    "GrantMissing",
+    "InternalError",
+    "InvalidInput",
+    "MalformedJSON",
+    "NotFound",
+    "PermissionDenied",
+    "UnknownAction",
+    "all_error_types",
+]
+
+
+class ChamberlainError(Exception):
+    """A refusal or failure with a stable machine-readable identity."""
+
+    code: ClassVar[str] = "error"
+    title: ClassVar[str] = "Error"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return ERROR_BASE_URI + self.code
+
+    def to_problem(self, **more: Any) -> dict[str, Any]:
+        """RFC 9457 problem details; MCP carries the same object as structuredContent."""
+        problem: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "retryable": self.retryable,
+        }
+        problem.update(self.extra)
+        problem.update(more)
+        return problem
+
+
+class AuthenticationError(ChamberlainError):
+    code = "authentication-required"
+    title = "Authentication required"
+    status = 401
+
+
+class GrantMissing(AuthenticationError):
+    code = "grant-missing"
+    title = "No grant presented"
+
+
+class GrantInvalid(AuthenticationError):
+    code = "grant-invalid"
+    title = "Grant is not valid"
+
+
+class GrantExpired(AuthenticationError):
+    code = "grant-expired"
+    title = "Grant has expired"
+
+
+class PermissionDenied(ChamberlainError):
+    code = "permission-denied"
+    title = "Grant does not allow this action"
+    status = 403
+
+
+class NotFound(ChamberlainError):
+    code = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class UnknownAction(NotFound):
+    code = "unknown-action"
+    title = "No such action"
+
+
+class CallNotFound(NotFound):
+    code = "call-not-found"
+    title = "No such call record"
+
+
+class InvalidInput(ChamberlainError):
+    code = "invalid-input"
+    title = "Arguments do not match the action's input contract"
+    status = 422
+
+
+class BadRequest(ChamberlainError):
+    code = "bad-request"
+    title = "Bad request"
+    status = 400
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed-json"
+    title = "Body is not valid JSON"
+
+
+class BodyTooLarge(BadRequest):
+    code = "body-too-large"
+    title = "Request body too large"
+    status = 413
+
+
+class ActionFailed(ChamberlainError):
+    code = "action-failed"
+    title = "The action refused the request"
+    status = 422
+
+
+class InternalError(ChamberlainError):
+    code = "internal-error"
+    title = "Internal error"
+    status = 500
+    retryable = True
+
+
+class ActionError(Exception):
+    """Raised by a handler to refuse a request for a business reason.
+
+    The message is shown to the agent, so it must not contain secrets. ``code`` lets
+    the business give the refusal a stable identity (``order-not-found``).
+    """
+
+    def __init__(self, message: str, *, code: str = "action-failed", **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+def all_error_types() -> list[type[ChamberlainError]]:
+    """Every error class, for the published catalogue and the docs test."""
+    seen: list[type[ChamberlainError]] = []
+    stack: list[type[ChamberlainError]] = [ChamberlainError]
+    while stack:
+        cls = stack.pop(0)
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

@@ -1,0 +1,7 @@
+"""Capability tokens (Biscuit): issue, verify, authorize; per-tenant keys."""
+
+from ._keys import KeyRing, TenantKey, load_master_key
+from ._principal import Principal
+from ._token import Grant, GrantAuthority, IssuedGrant
+
+__all__ = ["Grant", "GrantAuthority", "IssuedGrant", "KeyRing", "Principal", "TenantKey", "load_master_key"]

@@ -1,0 +1,220 @@
+"""Grants are Biscuit tokens: signed, time-bound, tenant-bound capability lists.
+
+Why Biscuit: an agent holding a grant can append a block that only *narrows* it
+(fewer actions, shorter life) without calling the server, and the signature chain
+makes widening impossible. See docs/explanation/grants.md.
+
+The authority block, written by the gateway, holds::
+
+    tenant("acme"); principal("agent:support"); on_behalf_of("user:alice");
+    grant_id("g_..."); right("orders.refund"); right_prefix("customers.");
+    check if audience("chamberlain");
+    check if time($t), $t < 2026-11-24T12:00:00Z;
+
+Every call is authorized by running the Biscuit authorizer with the call's
+``action`` and ``time`` facts, so checks added by attenuation blocks always apply.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import biscuit_auth as biscuit
+from sqlalchemy import insert
+
+from ..errors import GrantExpired, GrantInvalid, PermissionDenied
+from ..store import Store, grants
+from ..timeutil import utc_now
+from ._keys import KeyRing
+from ._principal import Principal
+
+_AUTHORITY = """
+tenant({tenant});
+principal({principal});
+grant_id({grant_id});
+check if audience({audience});
+check if time($t), $t < {expires};
+"""
+
+_AUTHORIZER = """
+time({now});
+audience({audience});
+action({action});
+allow if action($a), right($a);
+allow if action($a), right_prefix($p), $a.starts_with($p);
+"""
+
+_FACTS = biscuit.Rule(
+    "facts($tenant, $principal, $grant) <- tenant($tenant), principal($principal), grant_id($grant)"
+)
+_BEHALF = biscuit.Rule("behalf($who) <- on_behalf_of($who)")
+_RIGHTS = biscuit.Rule("rights($r) <- right($r)")
+_PREFIXES = biscuit.Rule("prefixes($p) <- right_prefix($p)")
+_EXPIRY = biscuit.Rule("exp($t) <- expires($t)")
+
+
+@dataclass(frozen=True)
+class IssuedGrant:
+    id: str
+    tenant: str
+    principal: Principal
+    actions: tuple[str, ...]
+    expires_at: datetime
+    token: str
+
+
+@dataclass
+class Grant:
+    """A verified token: who it speaks for, in which tenant, until when."""
+
+    id: str
+    tenant: str
+    principal: Principal
+    actions: tuple[str, ...]
+    expires_at: datetime
+    kid: int
+    blocks: int
+    token: biscuit.Biscuit = field(repr=False)
+
+    def authorize(self, action: str, audience: str, now: datetime) -> None:
+        """Raise PermissionDenied unless every block of the token allows ``action`` now."""
+        builder = biscuit.AuthorizerBuilder(_AUTHORIZER, {"now": now, "audience": audience, "action": action})
+        try:
+            builder.build(self.token).authorize()
+        except biscuit.AuthorizationError as err:
+            raise PermissionDenied(
+                f"grant {self.id} does not allow {action!r}",
+                grant_id=self.id,
+                allowed_actions=list(self.actions),
+            ) from err
+
+    @property
+    def chain(self) -> list[str]:
+        """Who delegated to whom, outermost first (grows with delegation in later issues)."""
+        chain = [f"tenant:{self.tenant}"]
+        if self.principal.on_behalf_of:
+            chain.append(self.principal.on_behalf_of)
+        chain.append(self.principal.id)
+        return chain
+
+
+def _rights_code(actions: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """Exact names become ``right``; ``orders.*`` becomes ``right_prefix("orders.")``."""
+    lines, params = [], {}
+    for i, pattern in enumerate(actions):
+        if pattern == "*":
+            lines.append(f"right_prefix({{r{i}}});")
+            params[f"r{i}"] = ""
+        elif pattern.endswith(".*"):
+            lines.append(f"right_prefix({{r{i}}});")
+            params[f"r{i}"] = pattern[:-1]
+        elif "*" in pattern:
+            raise ValueError(f"action pattern {pattern!r}: '*' is only allowed as a whole last segment, like 'orders.*'")
+        else:
+            lines.append(f"right({{r{i}}});")
+            params[f"r{i}"] = pattern
+    return "\n".join(lines), params
+
+
+class GrantAuthority:
+    """Mints and verifies grants for every tenant of one gateway."""
+
+    def __init__(self, store: Store, keys: KeyRing, audience: str, cache_size: int = 4096) -> None:
+        self._store = store
+        self._keys = keys
+        self.audience = audience
+        self._cache: OrderedDict[str, Grant] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def issue(
+        self,
+        tenant: str,
+        principal: str,
+        actions: list[str] | tuple[str, ...],
+        ttl: timedelta,
+        on_behalf_of: str | None = None,
+    ) -> IssuedGrant:
+        if not actions:
+            raise ValueError("a grant must name at least one action")
+        if ttl <= timedelta(0):
+            raise ValueError("a grant's lifetime must be positive")
+        who = Principal.parse(principal, on_behalf_of)
+        kid, private_key = await self._keys.signing(tenant)
+        grant_id = "g_" + secrets.token_hex(12)
+        expires = (utc_now() + ttl).replace(microsecond=0)
+        rights, params = _rights_code(tuple(actions))
+        code = _AUTHORITY + rights + ("\non_behalf_of({behalf});" if who.on_behalf_of else "")
+        params.update(
+            tenant=tenant, principal=who.id, grant_id=grant_id, audience=self.audience, expires=expires,
+            expires_fact=expires,
+        )
+        if who.on_behalf_of:
+            params["behalf"] = who.on_behalf_of
+        builder = biscuit.BiscuitBuilder(code + "\nexpires({expires_fact});", params)
+        builder.set_root_key_id(kid)
+        token = builder.build(private_key)
+        async with self._store.transaction() as tx:
+            await tx.execute(
+                insert(grants).values(
+                    id=grant_id, tenant_id=tenant, principal=who.id, on_behalf_of=who.on_behalf_of,
+                    actions=list(actions), kid=kid, issued_at=utc_now().isoformat(), expires_at=expires.isoformat(),
+                    revocation_id=token.revocation_ids[0],
+                )
+            )
+        return IssuedGrant(grant_id, tenant, who, tuple(actions), expires, token.to_base64())
+
+    async def verify(self, token: str, now: datetime | None = None) -> Grant:
+        """Parse and check the signature (cached), then the expiry (every time)."""
+        now = now or utc_now()
+        grant = self._cache.get(token)
+        if grant is None:
+            grant = await self._verify_uncached(token)
+            self._cache[token] = grant
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if now >= grant.expires_at:
+            raise GrantExpired(f"grant {grant.id} expired at {grant.expires_at.isoformat()}", grant_id=grant.id)
+        return grant
+
+    async def _verify_uncached(self, token: str) -> Grant:
+        try:
+            kid = biscuit.UnverifiedBiscuit.from_base64(token).root_key_id()
+        except Exception as err:  # the library raises several types for garbage input
+            raise GrantInvalid("grant is not a well-formed token") from err
+        key = await self._keys.public(kid) if kid is not None else None
+        if key is None:
+            raise GrantInvalid("grant is signed by an unknown key")
+        try:
+            parsed = biscuit.Biscuit.from_base64(token, key.public_key)
+        except Exception as err:
+            raise GrantInvalid("grant signature does not verify") from err
+        return _read_grant(parsed, key.kid, key.tenant)
+
+
+def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
+    world = biscuit.AuthorizerBuilder("allow if true;").build(token)
+    facts = world.query(_FACTS)
+    if len(facts) != 1:
+        raise GrantInvalid("grant does not name exactly one tenant and principal")
+    tenant, principal, grant_id = facts[0].terms
+    if tenant != key_tenant:
+        raise GrantInvalid("grant names a tenant its key does not belong to")
+    behalf = [f.terms[0] for f in world.query(_BEHALF)]
+    exact = [f.terms[0] for f in world.query(_RIGHTS)]
+    prefixes = [f.terms[0] + "*" if f.terms[0] else "*" for f in world.query(_PREFIXES)]
+    expiry = [f.terms[0] for f in world.query(_EXPIRY)]
+    if len(expiry) != 1:
+        raise GrantInvalid("grant has no expiry")
+    return Grant(
+        id=grant_id,
+        tenant=tenant,
+        principal=Principal.parse(principal, behalf[0] if behalf else None),
+        actions=tuple(sorted(exact + prefixes)),
+        expires_at=expiry[0],
+        kid=kid,
+        blocks=token.block_count(),
+        token=token,
+    )

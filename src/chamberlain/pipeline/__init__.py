@@ -1,0 +1,25 @@
+"""The one path every call takes: stages composed into a Gateway."""
+
+from ._call import Call, Outcome
+from ._gateway import Gateway
+from ._records import public_record, read_record, record_row
+from ._stage import Next, Stage, chain
+from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
+
+__all__ = [
+    "Authenticate",
+    "AuthorizeGrant",
+    "Call",
+    "Execute",
+    "Gateway",
+    "Next",
+    "Outcome",
+    "RecordCalls",
+    "ResolveTenant",
+    "Stage",
+    "ValidateInput",
+    "chain",
+    "public_record",
+    "read_record",
+    "record_row",
+]

@@ -1,0 +1,65 @@
+"""A call on its way through the pipeline, and the outcome it comes back with."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ChamberlainError
+from ..ids import new_call_id, new_trace_id
+from ..timeutil import utc_now
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..actions import Action
+    from ..grants import Grant
+
+
+@dataclass
+class Call:
+    """Filled in stage by stage; what is set when it stops is what the record says."""
+
+    action_name: str
+    arguments: Any
+    token: str | None
+    surface: str
+    trace_id: str = field(default_factory=new_trace_id)
+    requested_tenant: str | None = None
+    transport_error: ChamberlainError | None = None
+    """Set by a surface when the request body was unusable; refused at validation."""
+    id: str = field(default_factory=new_call_id)
+    started_at: datetime = field(default_factory=utc_now)
+    clock: float = field(default_factory=time.perf_counter)
+    grant: "Grant | None" = None
+    action: "Action | None" = None
+    args: "BaseModel | None" = None
+    input_hash: str | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> str | None:
+        return self.grant.tenant if self.grant else None
+
+
+@dataclass
+class Outcome:
+    call: Call
+    result: Any = None
+    error: ChamberlainError | None = None
+    result_hash: str | None = None
+    recorded: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def decision(self) -> str:
+        """``allowed`` once every check passed, even if the handler then failed."""
+        return "refused" if self.error is not None and not self.executed else "allowed"
+
+    executed: bool = False

@@ -1,0 +1,85 @@
+"""The Gateway: one pipeline and the read paths beside it, shared by every surface.
+
+Surfaces (MCP, REST, CLI, console) hold a Gateway and only translate their
+protocol in and out; no rule is written in a surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..actions import Action, Surface
+from ..errors import CallNotFound, GrantMissing, PermissionDenied
+from ..timeutil import utc_now
+from ..grants import Grant, GrantAuthority
+from ..tenants import tenant_exists
+from ..store import Store
+from ._call import Call, Outcome
+from ._records import read_record
+from ._stage import Stage, chain
+from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
+
+
+class Gateway:
+    def __init__(
+        self,
+        surface: Surface,
+        store: Store,
+        authority: GrantAuthority,
+        *,
+        action_timeout_s: float = 30.0,
+        stages: Sequence[Stage] | None = None,
+    ) -> None:
+        self.surface = surface
+        self.store = store
+        self.authority = authority
+        self._known_tenants: set[str] = set()
+        self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(action_timeout_s)
+        self._run = chain(self.stages)
+
+    def default_stages(self, action_timeout_s: float) -> list[Stage]:
+        """The order every call takes; RecordCalls stays first."""
+        return [
+            RecordCalls(self.store),
+            Authenticate(self.authority),
+            ResolveTenant(self._tenant_exists),
+            ValidateInput(self.surface),
+            AuthorizeGrant(self.authority),
+            Execute(self.store, action_timeout_s),
+        ]
+
+    async def _tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._known_tenants:
+            return True
+        if await tenant_exists(self.store, tenant):
+            self._known_tenants.add(tenant)
+            return True
+        return False
+
+    async def call(self, call: Call) -> Outcome:
+        return await self._run(call)
+
+    async def authenticate(self, token: str | None) -> Grant:
+        """For read paths (listing actions, reading records): the same grant check."""
+        if not token:
+            raise GrantMissing("send a grant as 'Authorization: Bearer <grant>'")
+        return await self.authority.verify(token)
+
+    def actions_for(self, grant: Grant) -> list[Action]:
+        """Least privilege in discovery too: an agent sees what its grant covers."""
+        now = utc_now()
+        visible = []
+        for action in self.surface:
+            try:
+                grant.authorize(action.name, self.authority.audience, now)
+            except PermissionDenied:
+                continue
+            visible.append(action)
+        return visible
+
+    async def record(self, grant: Grant, call_id: str) -> dict[str, Any]:
+        record = await read_record(self.store, grant.tenant, call_id)
+        if record is None:
+            raise CallNotFound(f"no call {call_id[:64]!r} in this tenant")
+        return record

@@ -1,0 +1,79 @@
+"""Call records: the data every later concern (audit, events, console) reads.
+
+A record is written for every call, allowed or refused. For an executed call it
+is written inside the call's own transaction, so there is never an effect
+without its record nor a record without its effect.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from ..store import Store, Transaction, calls
+from ._call import Call, Outcome
+
+_INSERT = insert(calls)
+
+
+def record_row(outcome: Outcome) -> dict[str, Any]:
+    call = outcome.call
+    grant = call.grant
+    error = outcome.error
+    return {
+        "id": call.id,
+        "tenant_id": call.tenant,
+        "principal": grant.principal.id if grant else None,
+        "on_behalf_of": grant.principal.on_behalf_of if grant else None,
+        "grant_id": grant.id if grant else None,
+        "surface": call.surface,
+        "action": call.action_name[:200],
+        "action_version": call.action.version if call.action else None,
+        "input_hash": call.input_hash,
+        "decision": outcome.decision,
+        "reasons": call.reasons,
+        "outcome": "ok" if error is None else ("refused" if outcome.decision == "refused" else "error"),
+        "error_type": error.type_uri if error else None,
+        "result_hash": outcome.result_hash,
+        "timings": call.timings,
+        "trace_id": call.trace_id,
+        "started_at": call.started_at.isoformat(timespec="microseconds"),
+        "duration_ms": round((time.perf_counter() - call.clock) * 1000, 4),
+    }
+
+
+async def write_record(tx: Transaction, outcome: Outcome) -> None:
+    await tx.execute(_INSERT, record_row(outcome))
+    outcome.recorded = True
+
+
+def public_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The record as ``GET /v1/calls/{id}`` shows it."""
+    return {
+        "id": row["id"],
+        "tenant": row["tenant_id"],
+        "principal": row["principal"],
+        "on_behalf_of": row["on_behalf_of"],
+        "grant_id": row["grant_id"],
+        "surface": row["surface"],
+        "action": row["action"],
+        "action_version": row["action_version"],
+        "input_hash": row["input_hash"],
+        "decision": row["decision"],
+        "reasons": row["reasons"],
+        "outcome": row["outcome"],
+        "error_type": row["error_type"],
+        "result_hash": row["result_hash"],
+        "timings_ms": row["timings"],
+        "duration_ms": row["duration_ms"],
+        "trace_id": row["trace_id"],
+        "started_at": row["started_at"],
+    }
+
+
+async def read_record(store: Store, tenant: str, call_id: str) -> dict[str, Any] | None:
+    """Only the tenant's own records: the tenant filter is part of the query."""
+    row = await store.fetch_one(select(calls).where(calls.c.id == call_id, calls.c.tenant_id == tenant))
+    return public_record(dict(row)) if row is not None else None

@@ -1,0 +1,50 @@
+"""The Stage contract and how a list of stages becomes one callable.
+
+A stage is ``async (call, next) -> Outcome``: it may stop the call by returning
+an outcome with an error, or pass it on with ``await next(call)``. The order of
+the pipeline is one list; adding a stage is adding one line to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from ._call import Call, Outcome
+
+Next = Callable[[Call], Awaitable[Outcome]]
+
+
+class Stage(Protocol):
+    name: str
+
+    async def __call__(self, call: Call, next: Next) -> Outcome: ...
+
+
+async def _end(call: Call) -> Outcome:
+    raise RuntimeError("the last stage must not call next()")
+
+
+def _timed(stage: Stage, inner: Next) -> Next:
+    """Record the stage's own time in ms (its total minus what the rest took)."""
+    name = stage.name
+
+    async def run(call: Call) -> Outcome:
+        start = time.perf_counter()
+        before = sum(call.timings.values())
+        try:
+            return await stage(call, inner)
+        finally:
+            rest = sum(call.timings.values()) - before
+            call.timings[name] = round((time.perf_counter() - start) * 1000 - rest, 4)
+
+    return run
+
+
+def chain(stages: Sequence[Stage]) -> Next:
+    """Compose stages outermost-first, the way Starlette builds its middleware stack."""
+    app: Next = _end
+    for stage in reversed(stages):
+        app = _timed(stage, app)
+    return app

@@ -1,0 +1,183 @@
+"""The stages of the spine, each with one job.
+
+Expected refusals are returned as outcomes with an error (never raised past the
+stage), so the outer ``RecordCalls`` layer sees every refusal and records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+
+from ..actions import Surface
+from ..canonical import digest
+from ..context import Context
+from ..errors import (
+    ActionError,
+    ActionFailed,
+    ChamberlainError,
+    GrantInvalid,
+    GrantMissing,
+    InternalError,
+    InvalidInput,
+    UnknownAction,
+)
+from ..grants import GrantAuthority
+from ..store import Store
+from ..timeutil import utc_now
+from ._call import Call, Outcome
+from ._records import write_record
+from ._stage import Next
+
+log = logging.getLogger("chamberlain.pipeline")
+
+
+class RecordCalls:
+    """Outermost, fixed: turns crashes into InternalError and records what was not."""
+
+    name = "record"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        try:
+            outcome = await next(call)
+        except ChamberlainError as err:
+            outcome = Outcome(call, error=err)
+        except Exception:
+            log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
+            outcome = Outcome(call, error=InternalError("the gateway failed to complete the call", call_id=call.id))
+        if not outcome.recorded:
+            async with self._store.transaction() as tx:
+                await write_record(tx, outcome)
+        return outcome
+
+
+class Authenticate:
+    """The grant is the only credential: no grant, no call."""
+
+    name = "authenticate"
+
+    def __init__(self, authority: GrantAuthority) -> None:
+        self._authority = authority
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        if not call.token:
+            return Outcome(call, error=GrantMissing("send a grant as 'Authorization: Bearer <grant>'"))
+        try:
+            call.grant = await self._authority.verify(call.token)
+        except ChamberlainError as err:
+            return Outcome(call, error=err)
+        call.reasons.append({"stage": self.name, "grant_id": call.grant.id, "chain": call.grant.chain})
+        return await next(call)
+
+
+class ResolveTenant:
+    """The tenant is the grant's; a caller naming another tenant is refused."""
+
+    name = "tenant"
+
+    def __init__(self, tenant_exists: Callable[[str], Awaitable[bool]]) -> None:
+        self._exists = tenant_exists
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        assert call.grant is not None
+        tenant = call.grant.tenant
+        if call.requested_tenant is not None and call.requested_tenant != tenant:
+            return Outcome(call, error=GrantInvalid("grant belongs to another tenant than the one requested"))
+        if not await self._exists(tenant):
+            return Outcome(call, error=GrantInvalid("grant's tenant does not exist"))
+        return await next(call)
+
+
+class ValidateInput:
+    """Find the action and hold the arguments to its input contract."""
+
+    name = "validate"
+
+    def __init__(self, surface: Surface) -> None:
+        self._surface = surface
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        action = self._surface.get(call.action_name)
+        if action is None:
+            return Outcome(call, error=UnknownAction(f"no action named {call.action_name[:200]!r}"))
+        call.action = action
+        if call.transport_error is not None:
+            return Outcome(call, error=call.transport_error)
+        if not isinstance(call.arguments, dict):
+            return Outcome(call, error=InvalidInput("arguments must be a JSON object", errors=[]))
+        try:
+            call.args = action.contract.input_model.model_validate(call.arguments)
+        except ValidationError as err:
+            return Outcome(call, error=InvalidInput(f"{err.error_count()} argument error(s) for {action.name}", errors=_errors(err)))
+        call.input_hash = digest(call.args.model_dump(mode="json"))
+        return await next(call)
+
+
+def _errors(err: ValidationError) -> list[dict[str, object]]:
+    """Pydantic's errors minus echoed input, which may hold secrets."""
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in err.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+class AuthorizeGrant:
+    """Every block of the grant must allow this action, now."""
+
+    name = "authorize"
+
+    def __init__(self, authority: GrantAuthority) -> None:
+        self._authority = authority
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        assert call.grant is not None and call.action is not None
+        try:
+            call.grant.authorize(call.action.name, self._authority.audience, utc_now())
+        except ChamberlainError as err:
+            return Outcome(call, error=err)
+        call.reasons.append({"stage": self.name, "allowed_by": f"grant:{call.grant.id}", "blocks": call.grant.blocks})
+        return await next(call)
+
+
+class Execute:
+    """Run the handler in a transaction that also holds the call record."""
+
+    name = "execute"
+
+    def __init__(self, store: Store, timeout_s: float) -> None:
+        self._store = store
+        self._timeout = timeout_s
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        assert call.grant is not None and call.action is not None and call.args is not None
+        action = call.action
+        kwargs = dict(call.args)
+        try:
+            async with self._store.transaction() as tx:
+                if action.contract.context_param:
+                    kwargs[action.contract.context_param] = Context(
+                        call.grant.tenant, call.grant.principal, call.id, call.trace_id, tx
+                    )
+                async with asyncio.timeout(self._timeout):
+                    value = await action.handler(**kwargs)
+                result = action.contract.dump_output(value)
+                outcome = Outcome(call, result=result, result_hash=digest(result), executed=True)
+                await write_record(tx, outcome)
+            return outcome
+        except ActionError as err:
+            error: ChamberlainError = ActionFailed(err.message, reason=err.code, **err.extra)
+        except TimeoutError:
+            error = InternalError(f"{action.name} did not finish within {self._timeout:g}s")
+        except ValidationError:
+            log.exception("%s returned a value that breaks its output contract", action.name)
+            error = InternalError(f"{action.name} produced a result that breaks its output contract")
+        except Exception:
+            log.exception("handler of %s raised", action.name)
+            error = InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)
+        return Outcome(call, error=error, executed=True)

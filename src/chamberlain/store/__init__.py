@@ -1,0 +1,33 @@
+"""Storage: the Store seam, the schema, migrations and the SQLite backend."""
+
+from ._base import Store, Transaction
+from ._migrate import alembic_config, current_revision, upgrade
+from ._schema import calls, grants, metadata, tenant_keys, tenants
+from ._sqlite import SQLiteStore
+
+__all__ = [
+    "SQLiteStore",
+    "Store",
+    "Transaction",
+    "alembic_config",
+    "current_revision",
+    "calls",
+    "grants",
+    "metadata",
+    "open_store",
+    "tenant_keys",
+    "tenants",
+    "upgrade",
+]
+
+
+async def open_store(url: str, *, migrate: bool = True) -> SQLiteStore:
+    """Open the store named by ``url`` and bring its schema to head."""
+    if url.startswith("sqlite:///"):
+        store = SQLiteStore(url)
+    else:
+        raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
+    if migrate:
+        store.migrate()
+    await store.open()
+    return store

@@ -1,0 +1,34 @@
+"""The storage seam: a transaction to write in and a way to read.
+
+Backends (SQLite now, PostgreSQL later) implement ``Store``; everything above
+speaks SQLAlchemy Core statements to it, so queries are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from sqlalchemy import Executable
+from sqlalchemy.engine import Result, RowMapping
+
+
+class Transaction(Protocol):
+    """One atomic unit of work; commits on clean exit, rolls back on error."""
+
+    async def execute(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result[Any]: ...
+
+
+class Store(Protocol):
+    url: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def fetch_all(self, statement: Executable) -> list[RowMapping]: ...
+
+    async def fetch_one(self, statement: Executable) -> RowMapping | None: ...

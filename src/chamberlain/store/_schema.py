@@ -1,0 +1,70 @@
+"""Chamberlain's own tables. Every row belongs to exactly one tenant.
+
+Alembic migrations (``store/migrations``) are the source of truth for the
+database; this metadata mirrors them for queries, and a test checks both agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+tenant_keys = Table(
+    "tenant_keys",
+    metadata,
+    Column("kid", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("purpose", String(32), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("private_key_enc", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("retired_at", String(32), nullable=True),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("principal", Text, nullable=False),
+    Column("on_behalf_of", Text, nullable=True),
+    Column("actions", JSON, nullable=False),
+    Column("kid", Integer, nullable=False),
+    Column("issued_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("revocation_id", Text, nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("principal", Text, nullable=True),
+    Column("on_behalf_of", Text, nullable=True),
+    Column("grant_id", String(40), nullable=True),
+    Column("surface", String(16), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("action_version", Integer, nullable=True),
+    Column("input_hash", String(64), nullable=True),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error_type", Text, nullable=True),
+    Column("result_hash", String(64), nullable=True),
+    Column("timings", JSON, nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+)
+Index("ix_calls_tenant_started", calls.c.tenant_id, calls.c.started_at)

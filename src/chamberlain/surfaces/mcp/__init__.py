@@ -1,0 +1,5 @@
+"""The MCP surface (official SDK, Streamable HTTP, stateless)."""
+
+from ._server import AUTH_ERROR_CODE, McpSurface
+
+__all__ = ["AUTH_ERROR_CODE", "McpSurface"]

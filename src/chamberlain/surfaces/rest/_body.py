@@ -1,0 +1,31 @@
+"""Reading a request body with a hard size limit and strict JSON parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from ...errors import BodyTooLarge, ChamberlainError, MalformedJSON
+
+
+async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError | None]:
+    """The parsed body, or the error that makes it unusable (never raises)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None, BodyTooLarge(f"body of {declared} bytes exceeds the limit of {limit}", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None, BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}, None
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as err:
+        return None, MalformedJSON(f"body is not valid JSON: {err.msg} at position {err.pos}")

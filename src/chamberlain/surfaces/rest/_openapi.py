@@ -1,0 +1,132 @@
+"""OpenAPI 3.1 generated from the declared actions (JSON Schema 2020-12 native)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ...actions import Action, Surface
+from ...errors import all_error_types
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _lift_defs(schema: dict[str, Any], components: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Move ``$defs`` into components so refs resolve in one document."""
+    schema = copy.deepcopy(schema)
+    defs = schema.pop("$defs", {})
+    renames = {name: f"{prefix}{name}" for name in defs}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node = dict(node, **{"$ref": "#/components/schemas/" + renames[ref.removeprefix("#/$defs/")]})
+            return {k: rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    for name, body in defs.items():
+        components[renames[name]] = rewrite(body)
+    return rewrite(schema)
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
+    prefix = "".join(p.title() for p in action.name.replace("_", ".").split("."))
+    request_schema = _lift_defs(action.contract.input_schema, components, prefix)
+    result_schema: dict[str, Any] = (
+        _lift_defs(action.contract.output_schema, components, prefix) if action.contract.output_schema else {"type": "null"}
+    )
+    return {
+        "operationId": action.name,
+        "summary": action.title or action.name,
+        "description": action.description,
+        "tags": [action.name.split(".")[0]],
+        "x-chamberlain-risk": action.risk,
+        "x-chamberlain-version": action.version,
+        "security": [{"grant": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
+        "responses": {
+            "200": {
+                "description": "The action ran; its result and the call id.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["call_id", "action", "version", "result"],
+                            "properties": {
+                                "call_id": {"type": "string"},
+                                "action": {"type": "string", "const": action.name},
+                                "version": {"type": "integer"},
+                                "result": result_schema,
+                            },
+                        }
+                    }
+                },
+            },
+            "400": _problem("Malformed request"),
+            "401": _problem("Grant missing, invalid or expired"),
+            "403": _problem("Grant does not allow this action"),
+            "413": _problem("Body too large"),
+            "422": _problem("Arguments break the input contract, or the action refused"),
+            "500": _problem("Internal error"),
+        },
+    }
+
+
+def openapi_document(surface: Surface, server_url: str | None = None) -> dict[str, Any]:
+    components: dict[str, Any] = {
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "required": ["type", "title", "status", "detail", "retryable"],
+            "properties": {
+                "type": {"type": "string", "format": "uri", "enum": sorted({cls("").type_uri for cls in all_error_types()})},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "code": {"type": "string"},
+                "retryable": {"type": "boolean"},
+                "call_id": {"type": "string"},
+                "instance": {"type": "string"},
+            },
+        }
+    }
+    paths: dict[str, Any] = {}
+    for action in surface:
+        paths[f"/v1/actions/{action.name}"] = {"post": _operation(action, components)}
+    paths["/v1/actions"] = {
+        "get": {
+            "operationId": "listActions",
+            "summary": "The actions this grant may call, with contracts and risk",
+            "security": [{"grant": []}],
+            "responses": {"200": {"description": "Action list"}, "401": _problem("Grant missing or invalid")},
+        }
+    }
+    paths["/v1/calls/{call_id}"] = {
+        "get": {
+            "operationId": "getCall",
+            "summary": "A call's record (same tenant only)",
+            "security": [{"grant": []}],
+            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The call record"}, "404": _problem("No such call in this tenant")},
+        }
+    }
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": f"{surface.name} (via Chamberlain)", "version": "1", "description": surface.description},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"grant": {"type": "http", "scheme": "bearer", "bearerFormat": "Biscuit"}},
+        },
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc
+

@@ -1,0 +1,29 @@
+"""RFC 9457 problem+json responses: the REST face of the error tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ...errors import AuthenticationError, ChamberlainError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(error: ChamberlainError, *, instance: str | None = None, **more: Any) -> Response:
+    body = error.to_problem(**more)
+    if instance:
+        body["instance"] = instance
+    headers = {}
+    if isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{error.title}"'
+    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

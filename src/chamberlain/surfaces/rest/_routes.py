@@ -1,0 +1,87 @@
+"""REST: ``/v1/actions``, ``/v1/actions/{name}``, ``/v1/calls/{id}``, ``/openapi.json``.
+
+Only translation lives here: HTTP in, a Call to the Gateway, the Outcome out as
+JSON or problem+json. Every rule is in the pipeline.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...errors import ChamberlainError
+from ...ids import trace_id_from_traceparent
+from ...pipeline import Call, Gateway
+from ._body import read_json
+from ._openapi import openapi_document
+from ._problems import JSONResponse, problem_response
+
+TENANT_HEADER = "chamberlain-tenant"
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class RestSurface:
+    def __init__(self, gateway: Gateway, max_body_bytes: int, anonymous_grant: str | None = None) -> None:
+        self.gateway = gateway
+        self.max_body_bytes = max_body_bytes
+        self.anonymous_grant = anonymous_grant
+        self._openapi: bytes | None = None
+
+    def token(self, request: Request) -> str | None:
+        return bearer(request) or self.anonymous_grant
+
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/actions", self.list_actions, methods=["GET"]),
+            Route("/v1/actions/{name}", self.call_action, methods=["POST"]),
+            Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+        ]
+
+    async def call_action(self, request: Request) -> Response:
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        call = Call(
+            action_name=request.path_params["name"],
+            arguments=arguments,
+            token=self.token(request),
+            surface="rest",
+            trace_id=trace_id_from_traceparent(request.headers.get("traceparent")),
+            requested_tenant=request.headers.get(TENANT_HEADER),
+            transport_error=body_error,
+        )
+        outcome = await self.gateway.call(call)
+        headers = {"Chamberlain-Call-Id": call.id, "Chamberlain-Trace-Id": call.trace_id}
+        if outcome.error is not None:
+            response = problem_response(outcome.error, instance=f"/v1/calls/{call.id}", call_id=call.id)
+            response.headers.update(headers)
+            return response
+        body = {"call_id": call.id, "action": call.action_name, "version": call.action.version if call.action else None, "result": outcome.result}
+        return JSONResponse(body, headers=headers)
+
+    async def list_actions(self, request: Request) -> Response:
+        try:
+            grant = await self.gateway.authenticate(self.token(request))
+        except ChamberlainError as err:
+            return problem_response(err)
+        actions = [a.describe() for a in self.gateway.actions_for(grant)]
+        return JSONResponse({"tenant": grant.tenant, "principal": grant.principal.id, "actions": actions})
+
+    async def get_call(self, request: Request) -> Response:
+        try:
+            grant = await self.gateway.authenticate(self.token(request))
+            record = await self.gateway.record(grant, request.path_params["call_id"])
+        except ChamberlainError as err:
+            return problem_response(err)
+        return JSONResponse(record)
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            self._openapi = JSONResponse(openapi_document(self.gateway.surface)).body
+        return Response(self._openapi, media_type="application/json")
