@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
 
 __all__ = ["new_call_id", "new_trace_id", "trace_id_from_traceparent"]
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def new_call_id() -> str:
-    """A ULID (48-bit milliseconds + 80 random bits), so records sort by time."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, rem = divmod(value, 32)
-        chars.append(_CROCKFORD[rem])
-    return "call_" + "".join(reversed(chars))
+    """48-bit milliseconds + 80 random bits in Crockford base32 (ULID layout), so ids sort by time."""
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    # Base32 keeps byte order; Crockford's alphabet is ASCII-ascending, so sorting is preserved.
+    return "call_" + base64.b32encode(raw).decode().rstrip("=").translate(_TO_CROCKFORD)
 
 
 def new_trace_id() -> str:

@@ -78,18 +78,26 @@ class Grant:
     kid: int
     blocks: int
     token: biscuit.Biscuit = field(repr=False)
+    _decisions: dict[tuple[str, str], tuple[datetime, bool]] = field(default_factory=dict, repr=False)
 
     def authorize(self, action: str, audience: str, now: datetime) -> None:
-        """Raise PermissionDenied unless every block of the token allows ``action`` now."""
-        builder = biscuit.AuthorizerBuilder(_AUTHORIZER, {"now": now, "audience": audience, "action": action})
-        try:
-            builder.build(self.token).authorize()
-        except biscuit.AuthorizationError as err:
+        """Raise PermissionDenied unless every block of the token allows ``action`` now.
+
+        Biscuit dates have one-second precision, so the authorizer's answer cannot
+        change within a second: it is memoized per (action, audience, second).
+        """
+        second = now.replace(microsecond=0)
+        key = (action, audience)
+        memo = self._decisions.get(key)
+        if memo is None or memo[0] != second:
+            memo = (second, _authorized(self.token, action, audience, second))
+            self._decisions[key] = memo
+        if not memo[1]:
             raise PermissionDenied(
                 f"grant {self.id} does not allow {action!r}",
                 grant_id=self.id,
                 allowed_actions=list(self.actions),
-            ) from err
+            )
 
     @property
     def chain(self) -> list[str]:
@@ -99,6 +107,15 @@ class Grant:
             chain.append(self.principal.on_behalf_of)
         chain.append(self.principal.id)
         return chain
+
+
+def _authorized(token: biscuit.Biscuit, action: str, audience: str, now: datetime) -> bool:
+    builder = biscuit.AuthorizerBuilder(_AUTHORIZER, {"now": now, "audience": audience, "action": action})
+    try:
+        builder.build(token).authorize()
+    except biscuit.AuthorizationError:
+        return False
+    return True
 
 
 def _rights_code(actions: tuple[str, ...]) -> tuple[str, dict[str, str]]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from ..store import Store, Transaction, calls
 from ._call import Call, Outcome
-
-_INSERT = insert(calls)
 
 
 def record_row(outcome: Outcome) -> dict[str, Any]:
@@ -45,7 +43,7 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
 
 
 async def write_record(tx: Transaction, outcome: Outcome) -> None:
-    await tx.execute(_INSERT, record_row(outcome))
+    await tx.insert(calls, record_row(outcome))
     outcome.recorded = True
 
 

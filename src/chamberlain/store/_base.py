@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Table
 from sqlalchemy.engine import Result, RowMapping
 
 
@@ -18,6 +18,10 @@ class Transaction(Protocol):
     """One atomic unit of work; commits on clean exit, rolls back on error."""
 
     async def execute(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result[Any]: ...
+
+    async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
+        """Insert one row on the hot path (call records, later audit leaves and outbox events)."""
+        ...
 
 
 class Store(Protocol):
