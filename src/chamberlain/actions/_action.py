@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._contract import Contract
@@ -23,7 +23,8 @@ class Action:
     contract: Contract
     idempotent: bool | None = None
     title: str | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    resource: str | None = None
+    mime_type: str | None = None
 
     @property
     def hints(self) -> dict[str, bool]:
@@ -45,4 +46,5 @@ class Action:
             "input_schema": self.contract.input_schema,
             "output_schema": self.contract.output_schema,
             "limits": {},
+            **({"resource": self.resource} if self.resource else {}),
         }

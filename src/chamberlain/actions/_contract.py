@@ -14,7 +14,12 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
+from ..content import Content
 from ..context import Context
+
+
+# pydantic v2 emits JSON Schema 2020-12, which OpenAPI 3.1 and MCP (SEP-1613) both speak.
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class _Strict(BaseModel):
@@ -31,6 +36,12 @@ class Contract:
     output_schema: dict[str, Any] | None
     wraps_output: bool
     context_param: str | None
+    returns: Any = None
+    """The declared return type: ``Content``, ``bytes`` and ``str`` render natively on MCP."""
+
+    @property
+    def is_content(self) -> bool:
+        return self.returns is Content
 
     def dump_output(self, value: Any) -> Any:
         """The JSON-ready result; non-object results are wrapped as ``{"result": ...}``."""
@@ -57,13 +68,15 @@ def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (annotation, default)
     input_model = create_model(model_name, __base__=_Strict, **fields)
-    input_schema = input_model.model_json_schema()
+    input_schema = {"$schema": JSON_SCHEMA_DIALECT, **input_model.model_json_schema()}
     input_schema.pop("title", None)
 
     returns = hints.get("return", inspect.Signature.empty)
     if returns in (None, type(None), inspect.Signature.empty):
         return Contract(input_model, input_schema, None, None, False, context_param)
-    adapter: TypeAdapter[Any] = TypeAdapter(returns)
+    # Bytes travel base64-encoded in JSON, as MCP blobs do.
+    config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64") if returns is bytes else None
+    adapter: TypeAdapter[Any] = TypeAdapter(returns, config=config)
     schema = adapter.json_schema(mode="serialization")
     wraps = schema.get("type") != "object"
     if wraps:
@@ -72,4 +85,4 @@ def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
         schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
         if defs:
             schema["$defs"] = defs
-    return Contract(input_model, input_schema, adapter, schema, wraps, context_param)
+    return Contract(input_model, input_schema, adapter, schema, wraps, context_param, returns)

@@ -17,8 +17,9 @@ from ._risk import RISK_CLASSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Dotted lower-case names, also valid MCP tool names (which allow [A-Za-z0-9_.-]).
-_ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+# Lower-case, optionally dotted by concept ("orders.refund"); valid MCP tool names too.
+_ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_URI_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Surface:
@@ -39,14 +40,22 @@ class Surface:
         description: str | None = None,
         title: str | None = None,
         idempotent: bool | None = None,
+        resource: str | None = None,
+        mime_type: str | None = None,
     ) -> Callable[[F], F]:
-        """Declare ``fn`` as action ``name``; contracts come from its type hints."""
+        """Declare ``fn`` as action ``name``; contracts come from its type hints.
+
+        ``resource`` also publishes a read action as an MCP resource at that URI
+        (or URI template: ``shop://orders/{order_id}`` fills the ``order_id`` argument).
+        """
         if not _ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
         if risk not in RISK_CLASSES:
             raise ValueError(f"risk {risk!r} is not one of {', '.join(RISK_CLASSES)}")
         if not isinstance(version, int) or version < 1:
             raise ValueError("version must be a positive integer")
+        if resource is not None and risk != "read":
+            raise ValueError(f"{name}: only read actions can be published as resources")
 
         def register(fn: F) -> F:
             if name in self._actions:
@@ -55,15 +64,20 @@ class Surface:
                 raise TypeError(f"{fn.__qualname__}: actions must be 'async def'")
             doc = inspect.getdoc(fn) or ""
             model_name = "".join(part.title() for part in re.split(r"[._]", name)) + "Input"
+            contract = build_contract(fn, model_name)
+            if resource is not None:
+                _check_resource(name, resource, contract.input_schema)
             self._actions[name] = Action(
                 name=name,
                 version=version,
                 risk=risk,
                 description=description or doc or name,
                 handler=fn,
-                contract=build_contract(fn, model_name),
+                contract=contract,
                 idempotent=idempotent,
                 title=title,
+                resource=resource,
+                mime_type=mime_type,
             )
             return fn
 
@@ -94,3 +108,14 @@ class Surface:
         return sorted(self._actions)
 
 
+
+
+def _check_resource(name: str, uri: str, input_schema: dict[str, Any]) -> None:
+    """Template parameters must be exactly the action's required string arguments."""
+    params = set(_URI_PARAM.findall(uri))
+    required = set(input_schema.get("required", []))
+    if params != required:
+        raise ValueError(
+            f"{name}: resource {uri!r} names {sorted(params) or 'no parameters'}, "
+            f"but the action requires {sorted(required) or 'no arguments'}"
+        )

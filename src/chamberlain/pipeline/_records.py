@@ -35,7 +35,7 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
         "outcome": "ok" if error is None else ("refused" if outcome.decision == "refused" else "error"),
         "error_type": error.type_uri if error else None,
         "result_hash": outcome.result_hash,
-        "timings": call.timings,
+        "timings": call.timings(),
         "trace_id": call.trace_id,
         "started_at": call.started_at.isoformat(timespec="microseconds"),
         "duration_ms": round((time.perf_counter() - call.clock) * 1000, 4),

@@ -25,8 +25,8 @@ from ...errors import ChamberlainError, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
+from ._resources import ResourceRoute, describe, render, resource_routes
 
-ACTION_SCHEME = "chamberlain://actions/"
 CALL_TEMPLATE = "chamberlain://calls/{call_id}"
 CALL_SCHEME = "chamberlain://calls/"
 # Implementation-defined JSON-RPC server error (-32000..-32099): the grant was refused.
@@ -50,7 +50,7 @@ def _tool(action: Action) -> types.Tool:
         title=action.title,
         description=action.description,
         input_schema=action.contract.input_schema,
-        output_schema=action.contract.output_schema,
+        output_schema=None if action.contract.is_content else action.contract.output_schema,
         annotations=types.ToolAnnotations(
             title=action.title,
             read_only_hint=hints["readOnlyHint"],
@@ -62,15 +62,11 @@ def _tool(action: Action) -> types.Tool:
     )
 
 
-def _is_resource(action: Action) -> bool:
-    """Read actions that need no arguments are read models: served as resources too."""
-    return action.risk == "read" and not action.contract.input_schema.get("required")
-
-
 class McpSurface:
     def __init__(self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain") -> None:
         self.gateway = gateway
         self.anonymous_grant = anonymous_grant
+        self._routes = resource_routes(gateway.surface)
         self.server: Server[Any] = Server(
             name,
             version="0.1.0",
@@ -110,6 +106,10 @@ class McpSurface:
     async def call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {})
         if outcome.error is None:
+            if outcome.call.action is not None and outcome.call.action.contract.is_content:
+                return types.CallToolResult(
+                    content=outcome.result["content"], _meta={"chamberlain/call_id": outcome.call.id}
+                )
             text = orjson.dumps(outcome.result).decode()
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=text)],
@@ -127,52 +127,45 @@ class McpSurface:
         )
 
     async def list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListResourcesResult:
-        grant = await self._grant(ctx)
-        return types.ListResourcesResult(
-            resources=[
-                types.Resource(
-                    uri=ACTION_SCHEME + a.name, name=a.name, title=a.title,
-                    description=a.description, mime_type="application/json",
-                )
-                for a in self.gateway.actions_for(grant)
-                if _is_resource(a)
-            ]
-        )
+        visible = await self._visible_routes(ctx)
+        return types.ListResourcesResult(resources=[describe(r) for r in visible if not r.is_template])  # type: ignore[misc]
 
     async def list_resource_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListResourceTemplatesResult:
-        await self._grant(ctx)
-        return types.ListResourceTemplatesResult(
-            resource_templates=[
-                types.ResourceTemplate(
-                    uri_template=CALL_TEMPLATE, name="call-record",
-                    description="The record of one of this tenant's calls.", mime_type="application/json",
-                )
-            ]
+        visible = await self._visible_routes(ctx)
+        templates = [describe(r) for r in visible if r.is_template]
+        templates.append(
+            types.ResourceTemplate(
+                uri_template=CALL_TEMPLATE, name="call-record",
+                description="The record of one of this tenant's calls.", mime_type="application/json",
+            )
         )
+        return types.ListResourceTemplatesResult(resource_templates=templates)  # type: ignore[arg-type]
+
+    async def _visible_routes(self, ctx: ServerRequestContext[Any, Any]) -> list[ResourceRoute]:
+        grant = await self._grant(ctx)
+        allowed = {a.name for a in self.gateway.actions_for(grant)}
+        return [r for r in self._routes if r.action.name in allowed]
 
     async def read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri.startswith(CALL_SCHEME):
             grant = await self._grant(ctx)
             try:
-                data: Any = await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
+                record = await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
             except ChamberlainError as err:
                 raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(uri=uri)) from err
-        elif uri.startswith(ACTION_SCHEME) and _is_resource_name(self.gateway, uri.removeprefix(ACTION_SCHEME)):
-            outcome = await self._run(ctx, uri.removeprefix(ACTION_SCHEME), {})
+            contents: Any = types.TextResourceContents(uri=uri, mime_type="application/json", text=orjson.dumps(record).decode())
+            return types.ReadResourceResult(contents=[contents])
+        for route in self._routes:
+            arguments = route.match(uri)
+            if arguments is None:
+                continue
+            outcome = await self._run(ctx, route.action.name, arguments)
             if outcome.error is not None:
-                raise MCPError(_code(outcome.error), outcome.error.detail, outcome.error.to_problem(call_id=outcome.call.id, uri=uri))
-            data = outcome.result
-        else:
-            raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
-        return types.ReadResourceResult(
-            contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=orjson.dumps(data).decode())]
-        )
-
-
-def _is_resource_name(gateway: Gateway, name: str) -> bool:
-    action = gateway.surface.get(name)
-    return action is not None and _is_resource(action)
+                problem = outcome.error.to_problem(call_id=outcome.call.id, uri=uri)
+                raise MCPError(_code(outcome.error), outcome.error.detail, problem)
+            return types.ReadResourceResult(contents=[render(uri, route.action, outcome.result)])
+        raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
 
 
 def _code(error: ChamberlainError) -> int:

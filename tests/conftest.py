@@ -1,0 +1,68 @@
+"""Shared fixtures: real SQLite stores in tmp folders and a real demo gateway on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from chamberlain import Surface
+from chamberlain.app import Runtime, create_app
+from chamberlain.config import Settings
+from chamberlain.demo import seed, shop
+from chamberlain.tenants import create_tenant
+from tests.helpers import free_port, serve_in_thread
+
+
+def make_runtime(surface: Surface, data_dir: Path, **settings: object) -> Runtime:
+    return Runtime(surface, Settings(data_dir=data_dir, **settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """An opened runtime over the demo shop with tenants 'acme' and 'globex' (no seed data)."""
+    rt = make_runtime(shop, tmp_path / "data")
+    async with rt.running():
+        await create_tenant(rt.store, rt.keys, "acme", "Acme")
+        await create_tenant(rt.store, rt.keys, "globex", "Globex")
+        yield rt
+
+
+async def issue(rt: Runtime, tenant: str = "acme", actions: list[str] | None = None, ttl: timedelta = timedelta(hours=1),
+                principal: str = "agent:test", on_behalf_of: str | None = None) -> str:
+    grant = await rt.authority.issue(tenant, principal, actions or ["*"], ttl, on_behalf_of=on_behalf_of)
+    return grant.token
+
+
+@dataclass
+class DemoServer:
+    base: str
+    runtime: Runtime
+    grants: dict[str, str]
+
+    @property
+    def mcp_url(self) -> str:
+        return self.base + "/mcp"
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """The demo shop on a real uvicorn server, seeded, with one grant per tenant."""
+    data = tmp_path_factory.mktemp("demo")
+    rt = make_runtime(shop, data)
+
+    async def prepare() -> dict[str, str]:
+        await rt.open()
+        tenants = await seed(rt)
+        await rt.close()
+        return {t.id: t.grant.token for t in tenants}
+
+    grants = asyncio.run(prepare())
+    # A fresh runtime for the server's own event loop (the store binds to its loop).
+    server_rt = make_runtime(shop, data)
+    with serve_in_thread(create_app(server_rt), free_port()) as base:
+        yield DemoServer(base, server_rt, grants)

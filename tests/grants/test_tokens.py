@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import biscuit_auth as biscuit
+import pytest
+
+from chamberlain.app import Runtime
+from chamberlain.errors import GrantExpired, GrantInvalid, PermissionDenied
+from chamberlain.grants import GrantAuthority, Principal
+from chamberlain.timeutil import utc_now
+from tests.conftest import issue
+
+
+async def test_issue_and_verify_round_trip(runtime: Runtime) -> None:
+    issued = await runtime.authority.issue("acme", "agent:bot", ["orders.*", "customers.get"], timedelta(hours=1), on_behalf_of="user:alice")
+    grant = await runtime.authority.verify(issued.token)
+    assert grant.id == issued.id and grant.tenant == "acme"
+    assert grant.principal == Principal("agent:bot", "user:alice")
+    assert grant.actions == ("customers.get", "orders.*")
+    assert grant.chain == ["tenant:acme", "user:alice", "agent:bot"]
+    assert grant.expires_at == issued.expires_at
+
+
+async def test_glob_rights_match_whole_segments(runtime: Runtime) -> None:
+    grant = await runtime.authority.verify(await issue(runtime, actions=["orders.*", "customers.get"]))
+    now, aud = utc_now(), runtime.authority.audience
+    grant.authorize("orders.refund", aud, now)
+    grant.authorize("customers.get", aud, now)
+    for refused in ("ordersx.refund", "customers.export", "orders", "accounts.update_email"):
+        with pytest.raises(PermissionDenied):
+            grant.authorize(refused, aud, now)
+
+
+async def test_forged_and_garbage_tokens_are_refused(runtime: Runtime) -> None:
+    token = await issue(runtime)
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    for bad in (forged, "not-a-token", "", token[:-10]):
+        with pytest.raises(GrantInvalid):
+            await runtime.authority.verify(bad)
+
+
+async def test_token_from_another_tenants_key_is_refused(runtime: Runtime) -> None:
+    """A token signed with globex's key that claims to be acme's."""
+    kid, globex_key = await runtime.keys.signing("globex")
+    builder = biscuit.BiscuitBuilder(
+        'tenant("acme"); principal("agent:evil"); grant_id("g_x"); right_prefix(""); expires({e}); '
+        'check if time($t), $t < {e};',
+        {"e": utc_now() + timedelta(hours=1)},
+    )
+    builder.set_root_key_id(kid)
+    token = builder.build(globex_key).to_base64()
+    with pytest.raises(GrantInvalid, match="tenant"):
+        await runtime.authority.verify(token)
+
+
+async def test_token_signed_by_unknown_key_is_refused(runtime: Runtime) -> None:
+    builder = biscuit.BiscuitBuilder('tenant("acme"); principal("agent:x"); grant_id("g");')
+    builder.set_root_key_id(9999)
+    with pytest.raises(GrantInvalid, match="unknown key"):
+        await runtime.authority.verify(builder.build(biscuit.KeyPair().private_key).to_base64())
+
+
+async def test_expired_grant_is_refused(runtime: Runtime) -> None:
+    token = await issue(runtime, ttl=timedelta(seconds=30))
+    await runtime.authority.verify(token)
+    with pytest.raises(GrantExpired):
+        await runtime.authority.verify(token, now=utc_now() + timedelta(minutes=1))
+
+
+async def test_grant_for_another_audience_is_refused(runtime: Runtime) -> None:
+    token = await issue(runtime, actions=["orders.get"])
+    other = GrantAuthority(runtime.store, runtime.keys, audience="another-gateway")
+    grant = await other.verify(token)
+    with pytest.raises(PermissionDenied):
+        grant.authorize("orders.get", other.audience, utc_now())
+
+
+async def test_attenuation_can_only_narrow(runtime: Runtime) -> None:
+    token = await issue(runtime, actions=["orders.*"])
+    parsed = biscuit.Biscuit.from_base64(token, (await runtime.keys.public(1)).public_key)  # type: ignore[union-attr]
+    narrowed = parsed.append(biscuit.BlockBuilder('check if action($a), ["orders.get"].contains($a);')).to_base64()
+    widened = parsed.append(biscuit.BlockBuilder('right_prefix(""); right("customers.export");')).to_base64()
+    aud, now = runtime.authority.audience, utc_now()
+
+    narrow = await runtime.authority.verify(narrowed)
+    narrow.authorize("orders.get", aud, now)
+    with pytest.raises(PermissionDenied):
+        narrow.authorize("orders.refund", aud, now)
+
+    wide = await runtime.authority.verify(widened)
+    assert wide.actions == ("orders.*",)  # facts in later blocks grant nothing
+    with pytest.raises(PermissionDenied):
+        wide.authorize("customers.export", aud, now)
+
+
+async def test_issue_refuses_bad_requests(runtime: Runtime) -> None:
+    with pytest.raises(ValueError):
+        await runtime.authority.issue("acme", "bot", ["orders.get"], timedelta(hours=1))
+    with pytest.raises(ValueError):
+        await runtime.authority.issue("acme", "agent:bot", [], timedelta(hours=1))
+    with pytest.raises(ValueError):
+        await runtime.authority.issue("acme", "agent:bot", ["orders.get"], timedelta(0))
+    with pytest.raises(ValueError, match="whole last segment"):
+        await runtime.authority.issue("acme", "agent:bot", ["orders.ref*"], timedelta(hours=1))
+    with pytest.raises(LookupError):
+        await runtime.authority.issue("nobody", "agent:bot", ["orders.get"], timedelta(hours=1))
+
+
+async def test_private_keys_are_wrapped_at_rest(runtime: Runtime) -> None:
+    from sqlalchemy import select
+
+    from chamberlain.store import tenant_keys
+
+    rows = await runtime.store.fetch_all(select(tenant_keys))
+    assert len(rows) == 2
+    for row in rows:
+        kid, key = await runtime.keys.signing(row["tenant_id"])
+        assert key.to_bytes() not in row["private_key_enc"]
+        assert row["private_key_enc"].startswith(b"gAAAAA")  # Fernet token
