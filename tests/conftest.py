@@ -41,8 +41,14 @@ async def issue(rt: Runtime, tenant: str = "acme", actions: list[str] | None = N
 @dataclass
 class DemoServer:
     base: str
-    runtime: Runtime
+    data: Path
     grants: dict[str, str]
+
+    async def issue(self, tenant: str = "acme-shop", actions: list[str] | None = None, **kw: object) -> str:
+        """A further grant, issued through a second runtime on the same database."""
+        rt = make_runtime(shop, self.data)
+        async with rt.running():
+            return await issue(rt, tenant, actions, **kw)  # type: ignore[arg-type]
 
     @property
     def mcp_url(self) -> str:
@@ -65,4 +71,4 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     # A fresh runtime for the server's own event loop (the store binds to its loop).
     server_rt = make_runtime(shop, data)
     with serve_in_thread(create_app(server_rt), free_port()) as base:
-        yield DemoServer(base, server_rt, grants)
+        yield DemoServer(base, data, grants)

@@ -1,0 +1,120 @@
+"""MCP against the demo shop on a real server, driven by the official SDK client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+import pytest
+from mcp import ClientSession, MCPError
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from chamberlain.surfaces.mcp import AUTH_ERROR_CODE
+from tests.conftest import DemoServer
+
+ACME, GLOBEX = "acme-shop", "globex-store"
+
+
+@asynccontextmanager
+async def session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write, *_):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                yield s
+
+
+async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+    assert set(tools) == {"accounts.update_email", "catalog.list_products", "customers.export", "customers.get",
+                          "orders.get", "orders.list", "orders.refund"}
+    refund = tools["orders.refund"]
+    assert refund.input_schema["required"] == ["order_id", "amount", "reason"]
+    assert refund.output_schema is not None and refund.output_schema["type"] == "object"
+    assert refund.annotations is not None
+    assert (refund.annotations.read_only_hint, refund.annotations.destructive_hint) == (False, True)
+    assert tools["orders.get"].annotations.read_only_hint is True  # type: ignore[union-attr]
+    assert refund.meta == {"chamberlain/risk": "money", "chamberlain/version": 1}
+
+
+async def test_call_returns_structured_content_and_a_record(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        result = await s.call_tool("orders.get", {"order_id": "o_1002"})
+        assert not result.is_error
+        assert result.structured_content["id"] == "o_1002"  # type: ignore[index]
+        assert orjson.loads(result.content[0].text) == result.structured_content  # type: ignore[union-attr]
+        call_id = result.meta["chamberlain/call_id"]  # type: ignore[index]
+        record = await s.read_resource(f"chamberlain://calls/{call_id}")
+    body = orjson.loads(record.contents[0].text)  # type: ignore[union-attr]
+    assert body["surface"] == "mcp" and body["outcome"] == "ok" and body["tenant"] == ACME
+
+
+async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        bad = await s.call_tool("orders.get", {"order_idx": "o_1"})
+        assert bad.is_error
+        assert bad.structured_content["type"].endswith("/invalid-input")  # type: ignore[index]
+        refused = await s.call_tool("orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 10**9, "currency": "EUR"}, "reason": "test"})
+        assert refused.is_error and refused.structured_content["reason"] == "refund-exceeds-order"  # type: ignore[index]
+        with pytest.raises(MCPError) as unknown:
+            await s.call_tool("orders.nope", {})
+        assert unknown.value.code == -32602
+
+
+async def test_missing_or_bad_grant_is_refused(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, None) as s:
+        with pytest.raises(MCPError) as err:
+            await s.list_tools()
+        assert err.value.code == AUTH_ERROR_CODE
+        assert err.value.data["type"].endswith("/grant-missing")
+        result = await s.call_tool("orders.get", {"order_id": "o_1001"})
+        assert result.is_error and result.structured_content["status"] == 401  # type: ignore[index]
+
+
+async def test_tenants_are_isolated(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
+        result = await s.call_tool("orders.get", {"order_id": "o_1001"})
+        assert result.structured_content["total"]["currency"] == "USD"  # type: ignore[index]
+        acme_call = None
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        acme_call = (await s.call_tool("orders.get", {"order_id": "o_1001"})).meta["chamberlain/call_id"]  # type: ignore[index]
+    async with session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
+        with pytest.raises(MCPError):
+            await s.read_resource(f"chamberlain://calls/{acme_call}")
+
+
+async def test_read_models_are_resources(demo_server: DemoServer) -> None:
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        uris = {str(r.uri) for r in (await s.list_resources()).resources}
+        assert "chamberlain://actions/catalog.list_products" in uris and "chamberlain://actions/orders.list" in uris
+        assert not any("customers.export" in u for u in uris)  # data exports are not read models
+        templates = {t.uri_template for t in (await s.list_resource_templates()).resource_templates}
+        assert "chamberlain://calls/{call_id}" in templates
+        catalog = await s.read_resource("chamberlain://actions/catalog.list_products")
+        products = orjson.loads(catalog.contents[0].text)["products"]  # type: ignore[union-attr]
+        assert {p["id"] for p in products} == {"p_kettle", "p_teapot", "p_mugs"}
+        with pytest.raises(MCPError):
+            await s.read_resource("chamberlain://actions/orders.refund")
+
+
+async def test_narrow_grant_narrows_discovery(demo_server: DemoServer) -> None:
+    token = await demo_server.issue(ACME, ["catalog.*"])
+    async with session(demo_server.mcp_url, token) as s:
+        assert [t.name for t in (await s.list_tools()).tools] == ["catalog.list_products"]
+        refused = await s.call_tool("orders.get", {"order_id": "o_1001"})
+        assert refused.is_error and refused.structured_content["type"].endswith("/permission-denied")  # type: ignore[index]
+
+
+async def test_stateless_2026_07_28_envelope(demo_server: DemoServer) -> None:
+    """The newest revision: no initialize handshake, one self-contained POST per request."""
+    headers = {"Authorization": f"Bearer {demo_server.grants[ACME]}"}
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+        async with Client(streamable_http_client(demo_server.mcp_url, http_client=http), mode="2026-07-28") as client:
+            assert client.protocol_version == "2026-07-28"
+            result = await client.call_tool("orders.get", {"order_id": "o_1004"})
+    assert result.structured_content["id"] == "o_1004"  # type: ignore[index]

@@ -1,0 +1,139 @@
+"""REST against the demo shop on a real server over loopback."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from chamberlain.errors import ERROR_BASE_URI
+from tests.conftest import DemoServer
+
+ACME, GLOBEX = "acme-shop", "globex-store"
+
+
+@pytest.fixture
+def client(demo_server: DemoServer) -> httpx.Client:
+    with httpx.Client(base_url=demo_server.base, timeout=10) as c:
+        yield c  # type: ignore[misc]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    body = resp.json()
+    assert body["type"] == ERROR_BASE_URI + code and body["status"] == status
+    assert isinstance(body["detail"], str) and isinstance(body["retryable"], bool)
+    return body
+
+
+def test_call_an_action_and_read_its_record(client: httpx.Client, demo_server: DemoServer) -> None:
+    token = demo_server.grants[ACME]
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    resp = client.post("/v1/actions/orders.get", json={"order_id": "o_1003"},
+                       headers={**bearer(token), "traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["action"] == "orders.get" and body["version"] == 1
+    assert body["result"]["id"] == "o_1003" and body["result"]["total"]["currency"] == "EUR"
+    assert resp.headers["Chamberlain-Call-Id"] == body["call_id"]
+    assert resp.headers["Chamberlain-Trace-Id"] == trace
+
+    record = client.get(f"/v1/calls/{body['call_id']}", headers=bearer(token)).json()
+    assert record["decision"] == "allowed" and record["outcome"] == "ok" and record["trace_id"] == trace
+    assert record["tenant"] == ACME and record["principal"] == "agent:support-bot" and record["on_behalf_of"] == "user:ops-lead"
+    assert "execute" in record["timings_ms"]
+
+
+def test_records_are_isolated_between_tenants(client: httpx.Client, demo_server: DemoServer) -> None:
+    call_id = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(demo_server.grants[ACME])).json()["call_id"]
+    assert_problem(client.get(f"/v1/calls/{call_id}", headers=bearer(demo_server.grants[GLOBEX])), 404, "call-not-found")
+    globex = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(demo_server.grants[GLOBEX])).json()
+    assert globex["result"]["total"]["currency"] == "USD"
+
+
+def test_refusals_are_problem_details_with_a_record(client: httpx.Client, demo_server: DemoServer) -> None:
+    missing = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}), 401, "grant-missing")
+    assert "call_id" in missing
+    resp = client.post("/v1/actions/orders.get", json={}, headers=bearer("garbage"))
+    assert_problem(resp, 401, "grant-invalid")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+    token = demo_server.grants[ACME]
+    unknown = assert_problem(client.post("/v1/actions/orders.nope", json={}, headers=bearer(token)), 404, "unknown-action")
+    record = client.get(f"/v1/calls/{unknown['call_id']}", headers=bearer(token)).json()
+    assert record["decision"] == "refused" and record["error_type"].endswith("unknown-action")
+
+    bad = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": 7, "x": 1}, headers=bearer(token)), 422, "invalid-input")
+    assert {tuple(e["loc"]) for e in bad["errors"]} == {("order_id",), ("x",)}
+    assert_problem(client.post("/v1/actions/orders.get", json=[1], headers=bearer(token)), 422, "invalid-input")
+
+    failed = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": "o_404"}, headers=bearer(token)), 422, "action-failed")
+    assert failed["reason"] == "order-not-found"
+
+    assert_problem(client.post("/v1/actions/orders.get", json={}, headers={**bearer(token), "Chamberlain-Tenant": GLOBEX}), 401, "grant-invalid")
+
+
+async def test_permission_denied_for_actions_outside_the_grant(demo_server: DemoServer) -> None:
+    reader = await demo_server.issue(ACME, ["orders.get"])
+    async with httpx.AsyncClient(base_url=demo_server.base) as c:
+        resp = await c.post("/v1/actions/customers.export", json={}, headers=bearer(reader))
+        body = assert_problem(resp, 403, "permission-denied")
+        assert body["allowed_actions"] == ["orders.get"]
+        listed = (await c.get("/v1/actions", headers=bearer(reader))).json()
+        assert [a["name"] for a in listed["actions"]] == ["orders.get"]
+
+
+def test_malformed_json_changes_nothing(client: httpx.Client, demo_server: DemoServer) -> None:
+    token = demo_server.grants[ACME]
+    before = client.post("/v1/actions/orders.get", json={"order_id": "o_1005"}, headers=bearer(token)).json()["result"]
+    resp = client.post("/v1/actions/orders.refund", content=b'{"order_id": "o_1005", "amount": {', headers={**bearer(token), "content-type": "application/json"})
+    assert_problem(resp, 400, "malformed-json")
+    after = client.post("/v1/actions/orders.get", json={"order_id": "o_1005"}, headers=bearer(token)).json()["result"]
+    assert before == after
+
+
+def test_oversized_bodies_are_refused(client: httpx.Client, demo_server: DemoServer) -> None:
+    token = demo_server.grants[ACME]
+    big = b'{"order_id": "' + b"x" * 2_000_000 + b'"}'
+    assert_problem(client.post("/v1/actions/orders.get", content=big, headers=bearer(token)), 413, "body-too-large")
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    # Streamed without Content-Length: the limit is enforced while reading.
+    assert_problem(client.post("/v1/actions/orders.get", content=chunks(), headers=bearer(token)), 413, "body-too-large")
+
+
+def test_action_list_carries_contracts_and_risk(client: httpx.Client, demo_server: DemoServer) -> None:
+    body = client.get("/v1/actions", headers=bearer(demo_server.grants[ACME])).json()
+    assert body["tenant"] == ACME
+    refund = next(a for a in body["actions"] if a["name"] == "orders.refund")
+    assert refund["risk"] == "money" and refund["hints"]["destructiveHint"] is True
+    assert refund["input_schema"]["properties"]["amount"]["$ref"] == "#/$defs/Money"
+    assert refund["output_schema"]["type"] == "object"
+    assert_problem(client.get("/v1/actions"), 401, "grant-missing")
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_openapi_document_is_complete_and_self_contained(client: httpx.Client) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"] == "3.1.0"
+    for name in ("orders.refund", "orders.get", "customers.export", "accounts.update_email", "catalog.list_products"):
+        op = doc["paths"][f"/v1/actions/{name}"]["post"]
+        assert op["operationId"] == name and "x-chamberlain-risk" in op
+    for ref in _refs(doc):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"], ref
+    assert doc["components"]["securitySchemes"]["grant"]["scheme"] == "bearer"

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chamberlain import Surface, __version__
+from chamberlain.app import Runtime
+from chamberlain.cli import load_surface, main
+from chamberlain.config import Settings
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0 and __version__ in result.output  # type: ignore[attr-defined]
+
+
+def test_tenant_and_grant_lifecycle(data: Path) -> None:
+    assert run("tenant", "create", "acme", "--name", "Acme Inc", "--data-dir", str(data)).exit_code == 0  # type: ignore[attr-defined]
+    again = CliRunner().invoke(main, ["tenant", "create", "acme", "--data-dir", str(data)])
+    assert again.exit_code != 0 and "already exists" in again.output
+    listed = run("tenant", "list", "--data-dir", str(data))
+    assert "acme\tAcme Inc" in listed.output  # type: ignore[attr-defined]
+
+    issued = run("grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.*, customers.get",
+                 "--ttl", "15m", "--json", "--data-dir", str(data))
+    body = json.loads(issued.output)  # type: ignore[attr-defined]
+    assert body["actions"] == ["orders.*", "customers.get"] and body["tenant"] == "acme"
+
+    async def verify() -> tuple[str, tuple[str, ...]]:
+        rt = Runtime(Surface("x"), Settings(data_dir=data))
+        async with rt.running():
+            grant = await rt.authority.verify(body["token"])
+            return grant.id, grant.actions
+
+    assert asyncio.run(verify()) == (body["id"], ("customers.get", "orders.*"))
+    plain = run("grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.get", "--data-dir", str(data))
+    assert plain.output.strip() and "\n" not in plain.output.strip()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ttl", "forever"], "duration"),
+        (["--principal", "bob"], "principal"),
+        (["--tenant", "nobody"], "no signing key"),
+    ],
+)
+def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str) -> None:
+    run("tenant", "create", "acme", "--data-dir", str(data))
+    base = {"--tenant": "acme", "--principal": "agent:bot", "--actions": "orders.get", "--ttl": "1h"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    result = CliRunner().invoke(main, ["grant", "issue", *[x for kv in base.items() for x in kv], "--data-dir", str(data)])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_db_upgrade_and_call_show(data: Path) -> None:
+    result = run("db", "upgrade", "--data-dir", str(data))
+    assert "revision 0001" in result.output  # type: ignore[attr-defined]
+    missing = CliRunner().invoke(main, ["call", "show", "call_nope", "--tenant", "acme", "--data-dir", str(data)])
+    assert missing.exit_code != 0 and "no call" in missing.output
+
+
+def test_serve_refuses_bad_targets() -> None:
+    for target in ("nocolon", "no_such_module_xyz:surface", "chamberlain.demo.shop:meta"):
+        result = CliRunner().invoke(main, ["serve", target])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+    assert load_surface("chamberlain.demo.shop:shop").name == "demo-shop"
+
+
+def test_demo_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
+    foreign = tmp_path / "important"
+    foreign.mkdir()
+    (foreign / "file").write_text("keep me")
+    result = CliRunner().invoke(main, ["demo", "--data-dir", str(foreign)])
+    assert result.exit_code != 0 and (foreign / "file").exists()
