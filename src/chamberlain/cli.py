@@ -247,3 +247,7 @@ def db_upgrade(data_dir: Path | None) -> None:
         return current_revision(rt.store.engine)  # type: ignore[attr-defined]
 
     click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
+
+
+if __name__ == "__main__":
+    main()

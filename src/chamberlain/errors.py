@@ -178,11 +178,9 @@ class ActionError(Exception):
 
 
 def all_error_types() -> list[type[ChamberlainError]]:
-    """Every error class, for the published catalogue and the docs test."""
-    seen: list[type[ChamberlainError]] = []
-    stack: list[type[ChamberlainError]] = [ChamberlainError]
-    while stack:
-        cls = stack.pop(0)
-        seen.append(cls)
-        stack.extend(cls.__subclasses__())
-    return seen
+    """Every error class in tree order (each parent before its children), for the catalogue."""
+
+    def walk(cls: type[ChamberlainError]) -> list[type[ChamberlainError]]:
+        return [cls] + [c for sub in cls.__subclasses__() for c in walk(sub)]
+
+    return walk(ChamberlainError)

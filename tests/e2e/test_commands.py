@@ -1,0 +1,72 @@
+"""The README's demo command and the tutorial's serve command, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import free_port, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "chamberlain.cli"]
+
+
+@contextmanager
+def running(args: list[str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
+    port = free_port()
+    with running([*CLI, "demo", "--port", str(port)], tmp_path, port) as proc:
+        assert proc.stdout is not None
+        banner = ""
+        deadline = time.monotonic() + 10
+        while "Press Ctrl+C" not in banner and time.monotonic() < deadline:
+            banner += proc.stdout.readline()
+        grants = re.findall(r"^\s{2}([A-Za-z0-9_-]{200,})$", banner, re.M)
+        assert len(grants) == 2, banner
+        assert f"http://127.0.0.1:{port}/mcp" in banner
+        for grant, currency in zip(grants, ("EUR", "USD")):
+            resp = httpx.post(f"http://127.0.0.1:{port}/v1/actions/orders.get", json={"order_id": "o_1001"},
+                              headers={"Authorization": f"Bearer {grant}"})
+            assert resp.status_code == 200 and resp.json()["result"]["total"]["currency"] == currency
+    assert (tmp_path / "chamberlain-demo" / "chamberlain.db").exists()
+
+
+def test_tutorial_flow(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "quickstart"
+    data = ["--data-dir", str(tmp_path / "data")]
+    subprocess.run([*CLI, "tenant", "create", "my-shop", *data], check=True, cwd=example, capture_output=True)
+    grant = subprocess.run([*CLI, "grant", "issue", "--tenant", "my-shop", "--principal", "agent:support",
+                            "--actions", "orders.*", "--ttl", "1h", *data],
+                           check=True, cwd=example, capture_output=True, text=True).stdout.strip()
+    port = free_port()
+    with running([*CLI, "serve", "myshop:surface", "--port", str(port), *data], example, port):
+        base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {grant}"}
+        ok = httpx.post(f"{base}/v1/actions/orders.refund", headers=auth,
+                        json={"order_id": "o_1", "amount": {"amount_minor": 1500, "currency": "EUR"}, "reason": "late"})
+        assert ok.status_code == 200 and ok.json()["result"]["refunded_by"] == "agent:support"
+        refused = httpx.post(f"{base}/v1/actions/orders.refund", headers=auth,
+                             json={"order_id": "o_1", "amount": {"amount_minor": 9000, "currency": "EUR"}, "reason": "late"})
+        assert refused.status_code == 422 and refused.json()["reason"] == "refund-exceeds-order"
+        record = httpx.get(f"{base}/v1/calls/{ok.json()['call_id']}", headers=auth).json()
+        assert record["action"] == "orders.refund" and record["outcome"] == "ok"
+    shown = subprocess.run([*CLI, "call", "show", ok.json()["call_id"], "--tenant", "my-shop", *data],
+                           check=True, cwd=example, capture_output=True, text=True).stdout
+    assert '"decision": "allowed"' in shown
