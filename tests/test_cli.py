@@ -54,7 +54,7 @@ def test_tenant_and_grant_lifecycle(data: Path) -> None:
     ("args", "message"),
     [
         (["--ttl", "forever"], "duration"),
-        (["--principal", "bob"], "principal"),
+        (["--principal", "robot:bob"], "principal"),
         (["--tenant", "nobody"], "no signing key"),
     ],
 )

@@ -99,7 +99,9 @@ async def test_attenuation_can_only_narrow(runtime: Runtime) -> None:
 
 async def test_issue_refuses_bad_requests(runtime: Runtime) -> None:
     with pytest.raises(ValueError):
-        await runtime.authority.issue("acme", "bot", ["orders.get"], timedelta(hours=1))
+        await runtime.authority.issue("acme", "robot:bot", ["orders.get"], timedelta(hours=1))
+    bare = await runtime.authority.issue("acme", "bot", ["orders.get"], timedelta(hours=1))
+    assert bare.principal.id == "agent:bot"
     with pytest.raises(ValueError):
         await runtime.authority.issue("acme", "agent:bot", [], timedelta(hours=1))
     with pytest.raises(ValueError):

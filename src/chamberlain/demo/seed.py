@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from ..app import Runtime
 from ..grants import IssuedGrant
 from ..tenants import create_tenant, tenant_exists
-from .shop import customers, orders, products
+from .shop import account_settings, customers, orders, products
 
 TENANTS = {
     "acme-shop": ("Acme Shop", "EUR", "EU"),
@@ -46,6 +46,9 @@ async def _fill(runtime: Runtime, tenant: str, currency: str, region: str) -> No
         for cid, name in people:
             email = name.lower().replace(" ", ".") + f"@{tenant}.example"
             await tx.execute(insert(customers).values(tenant_id=tenant, id=cid, name=name, email=email, region=region))
+            await tx.execute(insert(account_settings).values(
+                tenant_id=tenant, customer_id=cid, language="en", marketing_opt_in=0, two_factor=1,
+            ))
         for i, (cid, _) in enumerate(people * 2, start=1):
             await tx.execute(insert(orders).values(
                 tenant_id=tenant, id=f"o_{1000 + i}", customer_id=cid, total_minor=2500 * i,

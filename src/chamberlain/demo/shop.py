@@ -38,6 +38,12 @@ refunds = Table(
     Column("currency", String(3), nullable=False), Column("reason", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
+account_settings = Table(
+    "demo_account_settings", meta,
+    Column("tenant_id", String(64), primary_key=True), Column("customer_id", String(32), primary_key=True),
+    Column("language", String(8), nullable=False), Column("marketing_opt_in", Integer, nullable=False),
+    Column("two_factor", Integer, nullable=False),
+)
 products = Table(
     "demo_products", meta,
     Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
@@ -71,6 +77,13 @@ class Refund(BaseModel):
     amount: Money
     reason: str
     order_status: str
+
+
+class AccountSettings(BaseModel):
+    customer_id: str
+    language: Literal["en", "de", "fr", "es"]
+    marketing_opt_in: bool
+    two_factor: bool
 
 
 class Product(BaseModel):
@@ -164,6 +177,40 @@ async def update_email(customer_id: str, email: Annotated[str, Field(pattern=r"^
     await get_customer(customer_id, ctx)
     await ctx.tx.execute(update(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id).values(email=email))
     return await get_customer(customer_id, ctx)
+
+
+async def _settings(customer_id: str, ctx: Context) -> AccountSettings:
+    row = (await ctx.tx.execute(select(account_settings).where(
+        account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id))).first()
+    if row is None:
+        raise ActionError(f"no account for customer {customer_id!r}", code="customer-not-found")
+    r = row._mapping
+    return AccountSettings(customer_id=customer_id, language=r["language"], marketing_opt_in=bool(r["marketing_opt_in"]),
+                           two_factor=bool(r["two_factor"]))
+
+
+@shop.action("accounts.get_settings", risk="read")
+async def get_settings(customer_id: str, ctx: Context) -> AccountSettings:
+    """A customer's account settings: language, marketing consent, two-factor sign-in."""
+    return await _settings(customer_id, ctx)
+
+
+@shop.action("accounts.update_settings", risk="account")
+async def update_settings(
+    customer_id: str,
+    ctx: Context,
+    language: Literal["en", "de", "fr", "es"] | None = None,
+    marketing_opt_in: bool | None = None,
+    two_factor: bool | None = None,
+) -> AccountSettings:
+    """Change account settings; only the fields given are changed."""
+    current = await _settings(customer_id, ctx)
+    changes = {k: v for k, v in {"language": language, "marketing_opt_in": marketing_opt_in, "two_factor": two_factor}.items() if v is not None}
+    if not changes:
+        raise ActionError("nothing to change: give language, marketing_opt_in or two_factor", code="no-changes")
+    await ctx.tx.execute(update(account_settings).where(
+        account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id).values(**changes))
+    return current.model_copy(update=changes)
 
 
 @shop.action("catalog.list_products", risk="read")

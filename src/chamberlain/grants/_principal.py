@@ -19,6 +19,9 @@ class Principal:
 
     @classmethod
     def parse(cls, principal: str, on_behalf_of: str | None = None) -> "Principal":
+        """``kind:name``; a bare name means an agent (``support-bot`` is ``agent:support-bot``)."""
+        if ":" not in principal:
+            principal = f"agent:{principal}"
         if not _ID.match(principal):
             raise ValueError(
                 f"principal {principal!r} must look like agent:NAME, human:NAME or service:NAME"

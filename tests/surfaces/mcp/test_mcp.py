@@ -31,7 +31,8 @@ async def session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
 async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
     async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
-    assert set(tools) == {"accounts.update_email", "catalog.list_products", "customers.export", "customers.get",
+    assert set(tools) == {"accounts.get_settings", "accounts.update_email", "accounts.update_settings",
+                          "catalog.list_products", "customers.export", "customers.get",
                           "orders.get", "orders.list", "orders.refund"}
     refund = tools["orders.refund"]
     assert refund.input_schema["required"] == ["order_id", "amount", "reason"]
@@ -118,3 +119,17 @@ async def test_stateless_2026_07_28_envelope(demo_server: DemoServer) -> None:
             assert client.protocol_version == "2026-07-28"
             result = await client.call_tool("orders.get", {"order_id": "o_1004"})
     assert result.structured_content["id"] == "o_1004"  # type: ignore[index]
+
+
+async def test_protocol_faults_are_json_rpc_errors_and_size_is_capped(demo_server: DemoServer) -> None:
+    headers = {
+        "Authorization": f"Bearer {demo_server.grants[ACME]}", "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+    }
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+        malformed = await http.post(demo_server.mcp_url, content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":')
+        assert malformed.status_code == 400 and malformed.json()["error"]["code"] == -32700
+        big = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "orders.get", "arguments": {"order_id": "x" * 2_000_000}}}
+        too_large = await http.post(demo_server.mcp_url, content=orjson.dumps(big))
+        assert too_large.status_code == 413

@@ -128,7 +128,10 @@ def _refs(node: object) -> list[str]:
 
 
 def test_openapi_document_is_complete_and_self_contained(client: httpx.Client) -> None:
+    from openapi_spec_validator import validate
+
     doc = client.get("/openapi.json").json()
+    validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
     assert doc["openapi"] == "3.1.0"
     for name in ("orders.refund", "orders.get", "customers.export", "accounts.update_email", "catalog.list_products"):
         op = doc["paths"][f"/v1/actions/{name}"]["post"]
@@ -137,3 +140,16 @@ def test_openapi_document_is_complete_and_self_contained(client: httpx.Client) -
         assert ref.startswith("#/components/schemas/")
         assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"], ref
     assert doc["components"]["securitySchemes"]["grant"]["scheme"] == "bearer"
+
+
+def test_account_settings_change_is_partial_and_tenant_scoped(client: httpx.Client, demo_server: DemoServer) -> None:
+    acme, globex = bearer(demo_server.grants[ACME]), bearer(demo_server.grants[GLOBEX])
+    changed = client.post("/v1/actions/accounts.update_settings", json={"customer_id": "c_3", "marketing_opt_in": True}, headers=acme)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["result"] == {"customer_id": "c_3", "language": "en", "marketing_opt_in": True, "two_factor": True}
+    read_back = client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=acme).json()["result"]
+    assert read_back["marketing_opt_in"] is True
+    other = client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=globex).json()["result"]
+    assert other["marketing_opt_in"] is False
+    nothing = client.post("/v1/actions/accounts.update_settings", json={"customer_id": "c_3"}, headers=acme)
+    assert_problem(nothing, 422, "action-failed")
