@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 from mcp import ClientSession
@@ -87,12 +86,18 @@ def wait_up(url: str, timeout: float = 30) -> None:
 
 def start_servers(tmp: Path) -> list[Server]:
     bare_port, gov_port = free_port(), free_port()
-    bare = subprocess.Popen([sys.executable, str(HERE / "servers" / "bare_fastmcp.py"), str(bare_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bare = subprocess.Popen(
+        [sys.executable, str(HERE / "servers" / "bare_fastmcp.py"), str(bare_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     data = tmp / "governed"
     data.mkdir()
-    gov = subprocess.Popen([sys.executable, str(HERE / "servers" / "governed.py"), str(gov_port), str(data)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gov = subprocess.Popen(
+        [sys.executable, str(HERE / "servers" / "governed.py"), str(gov_port), str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     servers = [
         Server("fastmcp-bare", "add", bare, f"http://127.0.0.1:{bare_port}/mcp"),
         Server("chamberlain", "math.add", gov, f"http://127.0.0.1:{gov_port}/mcp", data_dir=data),
@@ -162,10 +167,14 @@ async def measure(server: Server, rnd: int, n_seq: int, n_conc: int) -> Phase:
     conc_wall, conc_cpu = await concurrent(server, n_conc, tasks=16, sessions=4, errors=errors)
     n_conc_done = (n_conc // 16) * 16
     return Phase(
-        server=server.name, round=rnd,
-        p50_ms=quantile(lat, 0.5) * 1000, p99_ms=quantile(lat, 0.99) * 1000,
-        seq_calls_per_s=n_seq / seq_wall, seq_cpu_ms_per_call=seq_cpu / n_seq * 1000,
-        c16_calls_per_s=n_conc_done / conc_wall, c16_cpu_ms_per_call=conc_cpu / n_conc_done * 1000,
+        server=server.name,
+        round=rnd,
+        p50_ms=quantile(lat, 0.5) * 1000,
+        p99_ms=quantile(lat, 0.99) * 1000,
+        seq_calls_per_s=n_seq / seq_wall,
+        seq_cpu_ms_per_call=seq_cpu / n_seq * 1000,
+        c16_calls_per_s=n_conc_done / conc_wall,
+        c16_cpu_ms_per_call=conc_cpu / n_conc_done * 1000,
         errors=len(errors),
     )
 
@@ -206,13 +215,14 @@ def report(phases: list[Phase], stages: dict[str, float]) -> str:
     lines = ["| measure | FastMCP 4.1.2 bare | Chamberlain governed | ratio (governed / bare) |", "|---|---|---|---|"]
     for label, field, fmt in ROWS:
         b, g, r = summarize(phases, field, "fastmcp-bare"), summarize(phases, field, "chamberlain"), ratios(phases, field)
-        lines.append(f"| {label} | {fmt(b[0])} ({fmt(b[1])}–{fmt(b[2])}) | {fmt(g[0])} ({fmt(g[1])}–{fmt(g[2])}) "
-                     f"| {r[0]:.2f}x ({r[1]:.2f}–{r[2]:.2f}) |")
+        lines.append(
+            f"| {label} | {fmt(b[0])} ({fmt(b[1])}–{fmt(b[2])}) | {fmt(g[0])} ({fmt(g[1])}–{fmt(g[2])}) "
+            f"| {r[0]:.2f}x ({r[1]:.2f}–{r[2]:.2f}) |"
+        )
     errors = sum(p.errors for p in phases)
     lines.append("")
     lines.append(f"failed calls: {errors}")
-    lines.append("governed pipeline stage medians (µs, from call records): "
-                 + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    lines.append("governed pipeline stage medians (µs, from call records): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     return "\n".join(lines)
 
 
@@ -226,9 +236,12 @@ async def run(rounds: int, n_seq: int, n_conc: int) -> list[Phase]:
                 for server in order:
                     phase = await measure(server, rnd, n_seq, n_conc)
                     phases.append(phase)
-                    print(f"round {rnd + 1}/{rounds} {server.name:13s} p50 {phase.p50_ms:5.2f} ms  "
-                          f"c16 {phase.c16_calls_per_s:5.0f}/s  cpu/call {phase.c16_cpu_ms_per_call:.2f} ms  "
-                          f"errors {phase.errors}", flush=True)
+                    print(
+                        f"round {rnd + 1}/{rounds} {server.name:13s} p50 {phase.p50_ms:5.2f} ms  "
+                        f"c16 {phase.c16_calls_per_s:5.0f}/s  cpu/call {phase.c16_cpu_ms_per_call:.2f} ms  "
+                        f"errors {phase.errors}",
+                        flush=True,
+                    )
             stages = stage_medians(servers[1].data_dir)  # type: ignore[arg-type]
         finally:
             for s in servers:
@@ -238,11 +251,20 @@ async def run(rounds: int, n_seq: int, n_conc: int) -> list[Phase]:
     print("\n" + table)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "mcp_overhead.json"
-    out.write_text(json.dumps({
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "rounds": rounds, "sequential_calls": n_seq, "concurrent_calls": n_conc,
-        "phases": [asdict(p) for p in phases], "stages_us": stages, "table": table,
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+                "rounds": rounds,
+                "sequential_calls": n_seq,
+                "concurrent_calls": n_conc,
+                "phases": [asdict(p) for p in phases],
+                "stages_us": stages,
+                "table": table,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten {out.relative_to(HERE.parent)}")
     if any(p.errors for p in phases):
         raise SystemExit("some calls failed")

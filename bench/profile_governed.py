@@ -93,16 +93,35 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        server = subprocess.Popen([sys.executable, str(HERE / "servers" / "governed.py"), str(port), tmp],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, str(HERE / "servers" / "governed.py"), str(port), tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             url = f"http://127.0.0.1:{port}/mcp"
             wait_up(url)
             token = (Path(tmp) / "grant.txt").read_text().strip()
             asyncio.run(load(url, token, 1.0))  # warm up caches before sampling
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
-                                    "--rate", "500", "--duration", str(int(args.seconds)), "--format", "raw",
-                                    "--nonblocking", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--rate",
+                    "500",
+                    "--duration",
+                    str(int(args.seconds)),
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             calls = asyncio.run(load(url, token, args.seconds + 0.5))
             spy.wait(timeout=60)
         finally:

@@ -32,8 +32,14 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
         yield rt
 
 
-async def issue(rt: Runtime, tenant: str = "acme", actions: list[str] | None = None, ttl: timedelta = timedelta(hours=1),
-                principal: str = "agent:test", on_behalf_of: str | None = None) -> str:
+async def issue(
+    rt: Runtime,
+    tenant: str = "acme",
+    actions: list[str] | None = None,
+    ttl: timedelta = timedelta(hours=1),
+    principal: str = "agent:test",
+    on_behalf_of: str | None = None,
+) -> str:
     grant = await rt.authority.issue(tenant, principal, actions or ["*"], ttl, on_behalf_of=on_behalf_of)
     return grant.token
 

@@ -34,8 +34,21 @@ def test_tenant_and_grant_lifecycle(data: Path) -> None:
     listed = run("tenant", "list", "--data-dir", str(data))
     assert "acme\tAcme Inc" in listed.output  # type: ignore[attr-defined]
 
-    issued = run("grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.*, customers.get",
-                 "--ttl", "15m", "--json", "--data-dir", str(data))
+    issued = run(
+        "grant",
+        "issue",
+        "--tenant",
+        "acme",
+        "--principal",
+        "agent:bot",
+        "--actions",
+        "orders.*, customers.get",
+        "--ttl",
+        "15m",
+        "--json",
+        "--data-dir",
+        str(data),
+    )
     body = json.loads(issued.output)  # type: ignore[attr-defined]
     assert body["actions"] == ["orders.*", "customers.get"] and body["tenant"] == "acme"
 
@@ -46,7 +59,9 @@ def test_tenant_and_grant_lifecycle(data: Path) -> None:
             return grant.id, grant.actions
 
     assert asyncio.run(verify()) == (body["id"], ("customers.get", "orders.*"))
-    plain = run("grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.get", "--data-dir", str(data))
+    plain = run(
+        "grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.get", "--data-dir", str(data)
+    )
     assert plain.output.strip() and "\n" not in plain.output.strip()  # type: ignore[attr-defined]
 
 
@@ -61,7 +76,7 @@ def test_tenant_and_grant_lifecycle(data: Path) -> None:
 def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str) -> None:
     run("tenant", "create", "acme", "--data-dir", str(data))
     base = {"--tenant": "acme", "--principal": "agent:bot", "--actions": "orders.get", "--ttl": "1h"}
-    for flag, value in zip(args[::2], args[1::2]):
+    for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     result = CliRunner().invoke(main, ["grant", "issue", *[x for kv in base.items() for x in kv], "--data-dir", str(data)])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output

@@ -7,8 +7,15 @@ import importlib
 import pytest
 
 PACKAGES = [
-    "chamberlain", "chamberlain.actions", "chamberlain.grants", "chamberlain.pipeline", "chamberlain.store",
-    "chamberlain.surfaces.rest", "chamberlain.surfaces.mcp", "chamberlain.errors", "chamberlain.content",
+    "chamberlain",
+    "chamberlain.actions",
+    "chamberlain.grants",
+    "chamberlain.pipeline",
+    "chamberlain.store",
+    "chamberlain.surfaces.rest",
+    "chamberlain.surfaces.mcp",
+    "chamberlain.errors",
+    "chamberlain.content",
     "chamberlain.demo",
 ]
 

@@ -14,5 +14,12 @@ def add(a: int, b: int) -> int:
 
 
 if __name__ == "__main__":
-    mcp.run(transport="http", host="127.0.0.1", port=int(sys.argv[1]), show_banner=False,
-            stateless_http=True, json_response=True, log_level="warning")
+    mcp.run(
+        transport="http",
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        show_banner=False,
+        stateless_http=True,
+        json_response=True,
+        log_level="warning",
+    )

@@ -33,8 +33,9 @@ async def main(port: int, data_dir: Path) -> None:
     await create_tenant(runtime.store, runtime.keys, "bench", "Bench")
     grant = await runtime.authority.issue("bench", "agent:bench", ["math.*"], timedelta(hours=2))
     (data_dir / "grant.txt").write_text(grant.token)
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
     await uvicorn.Server(config).serve()
 
 

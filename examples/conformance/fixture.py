@@ -21,10 +21,19 @@ RED_PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 )
 SILENT_WAV = (
-    b"RIFF" + (38).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
-    + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
-    + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
-    + b"data" + (2).to_bytes(4, "little") + b"\x00\x00"
+    b"RIFF"
+    + (38).to_bytes(4, "little")
+    + b"WAVEfmt "
+    + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little")
+    + (1).to_bytes(2, "little")
+    + (8000).to_bytes(4, "little")
+    + (16000).to_bytes(4, "little")
+    + (2).to_bytes(2, "little")
+    + (16).to_bytes(2, "little")
+    + b"data"
+    + (2).to_bytes(4, "little")
+    + b"\x00\x00"
 )
 
 
@@ -53,7 +62,9 @@ async def audio_content() -> Content:
 @surface.action("test_embedded_resource", risk="read")
 async def embedded_resource() -> Content:
     """Returns an embedded text resource."""
-    resource = EmbeddedResource(uri="test://embedded-resource", mime_type="text/plain", text="This is an embedded resource content.")
+    resource = EmbeddedResource(
+        uri="test://embedded-resource", mime_type="text/plain", text="This is an embedded resource content."
+    )
     return Content(content=[ResourceBlock(resource=resource)])
 
 

@@ -68,7 +68,7 @@ class Runtime:
             self._opened = False
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator["Runtime"]:
+    async def running(self) -> AsyncIterator[Runtime]:
         await self.open()
         try:
             yield self

@@ -41,7 +41,10 @@ def _with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]], sur
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=None, envvar="CHAMBERLAIN_DATA_DIR",
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="CHAMBERLAIN_DATA_DIR",
     help="Folder holding the database and key files [default: ./chamberlain-data].",
 )
 
@@ -75,8 +78,12 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
         if before is not None:
             await before(runtime)
         config = uvicorn.Config(
-            create_app(runtime), host=runtime.settings.host, port=runtime.settings.port,
-            log_level="warning", access_log=False, lifespan="on",
+            create_app(runtime),
+            host=runtime.settings.host,
+            port=runtime.settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
         )
         await uvicorn.Server(config).serve()
 
@@ -88,8 +95,12 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
 @data_dir_option
 @click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [default: 8000].")
-@click.option("--anonymous-grant", envvar="CHAMBERLAIN_ANONYMOUS_GRANT", default=None,
-              help="Grant used for requests that present none (for public surfaces). It still passes every stage.")
+@click.option(
+    "--anonymous-grant",
+    envvar="CHAMBERLAIN_ANONYMOUS_GRANT",
+    default=None,
+    help="Grant used for requests that present none (for public surfaces). It still passes every stage.",
+)
 def serve(target: str, data_dir: Path | None, host: str | None, port: int | None, anonymous_grant: str | None) -> None:
     """Serve the actions of TARGET (MODULE:SURFACE) over MCP and REST."""
     settings = _settings(data_dir, host=host, port=port)
@@ -106,8 +117,13 @@ def serve(target: str, data_dir: Path | None, host: str | None, port: int | None
 @main.command()
 @click.option("--port", type=int, default=8000, show_default=True, help="Port for the gateway.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("chamberlain-demo"), show_default=True,
-              help="Data folder; a previous demo folder here is replaced by a fresh one.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("chamberlain-demo"),
+    show_default=True,
+    help="Data folder; a previous demo folder here is replaced by a fresh one.",
+)
 def demo(port: int, host: str, data_dir: Path) -> None:
     """Run the demo shop (two tenants) on SQLite and print a grant per tenant."""
     from .demo import seed, shop
@@ -130,16 +146,20 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(f"  OpenAPI 3.1            {base}/openapi.json\n")
         for t in tenants:
             click.echo(click.style(f"Tenant {t.id} ({t.name})", bold=True))
-            click.echo(f"  grant for {t.grant.principal.id} on behalf of {t.grant.principal.on_behalf_of}, "
-                       f"actions {', '.join(t.grant.actions)}, expires {t.grant.expires_at.isoformat()}:")
+            click.echo(
+                f"  grant for {t.grant.principal.id} on behalf of {t.grant.principal.on_behalf_of}, "
+                f"actions {', '.join(t.grant.actions)}, expires {t.grant.expires_at.isoformat()}:"
+            )
             click.echo(f"  {t.grant.token}\n")
         first = tenants[0].grant.token
         click.echo("Try it:")
         click.echo(f"  export GRANT={first}")
-        click.echo(f"  curl -s {base}/v1/actions -H \"Authorization: Bearer $GRANT\"")
-        click.echo(f"  curl -s -X POST {base}/v1/actions/orders.refund -H \"Authorization: Bearer $GRANT\" \\")
+        click.echo(f'  curl -s {base}/v1/actions -H "Authorization: Bearer $GRANT"')
+        click.echo(f'  curl -s -X POST {base}/v1/actions/orders.refund -H "Authorization: Bearer $GRANT" \\')
         click.echo("       -H 'Content-Type: application/json' \\")
-        click.echo("       -d '{\"order_id\": \"o_1001\", \"amount\": {\"amount_minor\": 500, \"currency\": \"EUR\"}, \"reason\": \"damaged\"}'")
+        click.echo(
+            '       -d \'{"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}\''
+        )
         click.echo("\nPress Ctrl+C to stop.")
 
     _serve(runtime, banner)
@@ -194,7 +214,9 @@ def grant() -> None:
 @click.option("--on-behalf-of", default=None, help="Whom the principal acts for, e.g. user:alice.")
 @click.option("--json", "as_json", is_flag=True, help="Print id, expiry and token as JSON.")
 @data_dir_option
-def grant_issue(tenant_id: str, principal: str, actions: str, ttl: str, on_behalf_of: str | None, as_json: bool, data_dir: Path | None) -> None:
+def grant_issue(
+    tenant_id: str, principal: str, actions: str, ttl: str, on_behalf_of: str | None, as_json: bool, data_dir: Path | None
+) -> None:
     """Print a new grant for PRINCIPAL in TENANT."""
     try:
         lifetime = parse_duration(ttl)
@@ -206,9 +228,18 @@ def grant_issue(tenant_id: str, principal: str, actions: str, ttl: str, on_behal
     except (ValueError, LookupError) as err:
         raise click.ClickException(str(err).strip("'\"")) from err
     if as_json:
-        click.echo(json.dumps({"id": issued.id, "tenant": issued.tenant, "principal": issued.principal.id,
-                               "actions": list(issued.actions), "expires_at": issued.expires_at.isoformat(),
-                               "token": issued.token}))
+        click.echo(
+            json.dumps(
+                {
+                    "id": issued.id,
+                    "tenant": issued.tenant,
+                    "principal": issued.principal.id,
+                    "actions": list(issued.actions),
+                    "expires_at": issued.expires_at.isoformat(),
+                    "token": issued.token,
+                }
+            )
+        )
     else:
         click.echo(issued.token)
 

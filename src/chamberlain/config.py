@@ -21,13 +21,23 @@ def _setting(default: Any, help: str, env: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = _setting(Path("chamberlain-data"), "Folder for the SQLite database and key files.", "CHAMBERLAIN_DATA_DIR")
-    database_url: str | None = _setting(None, "Store URL; default sqlite:///<data_dir>/chamberlain.db.", "CHAMBERLAIN_DATABASE_URL")
+    database_url: str | None = _setting(
+        None, "Store URL; default sqlite:///<data_dir>/chamberlain.db.", "CHAMBERLAIN_DATABASE_URL"
+    )
     host: str = _setting("127.0.0.1", "Interface to listen on.", "CHAMBERLAIN_HOST")
     port: int = _setting(8000, "TCP port to listen on.", "CHAMBERLAIN_PORT")
-    audience: str = _setting("chamberlain", "Audience every grant must name; grants for other gateways are refused.", "CHAMBERLAIN_AUDIENCE")
-    master_key: str | None = _setting(None, "Fernet key wrapping tenant private keys; default: <data_dir>/master.key (created 0600).", "CHAMBERLAIN_MASTER_KEY")
-    max_body_bytes: int = _setting(1_048_576, "Largest request body accepted on REST and MCP (bytes).", "CHAMBERLAIN_MAX_BODY_BYTES")
-    action_timeout_s: float = _setting(30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S")
+    audience: str = _setting(
+        "chamberlain", "Audience every grant must name; grants for other gateways are refused.", "CHAMBERLAIN_AUDIENCE"
+    )
+    master_key: str | None = _setting(
+        None, "Fernet key wrapping tenant private keys; default: <data_dir>/master.key (created 0600).", "CHAMBERLAIN_MASTER_KEY"
+    )
+    max_body_bytes: int = _setting(
+        1_048_576, "Largest request body accepted on REST and MCP (bytes).", "CHAMBERLAIN_MAX_BODY_BYTES"
+    )
+    action_timeout_s: float = _setting(
+        30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S"
+    )
 
     @property
     def store_url(self) -> str:
@@ -38,7 +48,7 @@ class Settings:
         return self.data_dir / "master.key"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):

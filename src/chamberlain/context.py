@@ -19,8 +19,8 @@ __all__ = ["Context"]
 @dataclass(frozen=True)
 class Context:
     tenant: str
-    principal: "Principal"
+    principal: Principal
     call_id: str
     trace_id: str
-    tx: "Transaction"
+    tx: Transaction
     """The call's own transaction: writes here commit together with the call record."""

@@ -82,8 +82,13 @@ def test_content_results_are_marked() -> None:
 
 @pytest.mark.parametrize(
     ("risk", "read_only", "destructive", "idempotent"),
-    [("read", True, False, True), ("data_export", True, False, True), ("write", False, False, False),
-     ("money", False, True, False), ("account", False, True, False)],
+    [
+        ("read", True, False, True),
+        ("data_export", True, False, True),
+        ("write", False, False, False),
+        ("money", False, True, False),
+        ("account", False, True, False),
+    ],
 )
 def test_mcp_hints_follow_risk(risk: str, read_only: bool, destructive: bool, idempotent: bool) -> None:
     hints = mcp_hints(risk)

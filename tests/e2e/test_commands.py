@@ -42,9 +42,12 @@ def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
         grants = re.findall(r"^\s{2}([A-Za-z0-9_-]{200,})$", banner, re.M)
         assert len(grants) == 2, banner
         assert f"http://127.0.0.1:{port}/mcp" in banner
-        for grant, currency in zip(grants, ("EUR", "USD")):
-            resp = httpx.post(f"http://127.0.0.1:{port}/v1/actions/orders.get", json={"order_id": "o_1001"},
-                              headers={"Authorization": f"Bearer {grant}"})
+        for grant, currency in zip(grants, ("EUR", "USD"), strict=True):
+            resp = httpx.post(
+                f"http://127.0.0.1:{port}/v1/actions/orders.get",
+                json={"order_id": "o_1001"},
+                headers={"Authorization": f"Bearer {grant}"},
+            )
             assert resp.status_code == 200 and resp.json()["result"]["total"]["currency"] == currency
     assert (tmp_path / "chamberlain-demo" / "chamberlain.db").exists()
 
@@ -53,20 +56,48 @@ def test_tutorial_flow(tmp_path: Path) -> None:
     example = ROOT / "examples" / "quickstart"
     data = ["--data-dir", str(tmp_path / "data")]
     subprocess.run([*CLI, "tenant", "create", "my-shop", *data], check=True, cwd=example, capture_output=True)
-    grant = subprocess.run([*CLI, "grant", "issue", "--tenant", "my-shop", "--principal", "agent:support",
-                            "--actions", "orders.*", "--ttl", "1h", *data],
-                           check=True, cwd=example, capture_output=True, text=True).stdout.strip()
+    grant = subprocess.run(
+        [
+            *CLI,
+            "grant",
+            "issue",
+            "--tenant",
+            "my-shop",
+            "--principal",
+            "agent:support",
+            "--actions",
+            "orders.*",
+            "--ttl",
+            "1h",
+            *data,
+        ],
+        check=True,
+        cwd=example,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
     with running([*CLI, "serve", "myshop:surface", "--port", str(port), *data], example, port):
         base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {grant}"}
-        ok = httpx.post(f"{base}/v1/actions/orders.refund", headers=auth,
-                        json={"order_id": "o_1", "amount": {"amount_minor": 1500, "currency": "EUR"}, "reason": "late"})
+        ok = httpx.post(
+            f"{base}/v1/actions/orders.refund",
+            headers=auth,
+            json={"order_id": "o_1", "amount": {"amount_minor": 1500, "currency": "EUR"}, "reason": "late"},
+        )
         assert ok.status_code == 200 and ok.json()["result"]["refunded_by"] == "agent:support"
-        refused = httpx.post(f"{base}/v1/actions/orders.refund", headers=auth,
-                             json={"order_id": "o_1", "amount": {"amount_minor": 9000, "currency": "EUR"}, "reason": "late"})
+        refused = httpx.post(
+            f"{base}/v1/actions/orders.refund",
+            headers=auth,
+            json={"order_id": "o_1", "amount": {"amount_minor": 9000, "currency": "EUR"}, "reason": "late"},
+        )
         assert refused.status_code == 422 and refused.json()["reason"] == "refund-exceeds-order"
         record = httpx.get(f"{base}/v1/calls/{ok.json()['call_id']}", headers=auth).json()
         assert record["action"] == "orders.refund" and record["outcome"] == "ok"
-    shown = subprocess.run([*CLI, "call", "show", ok.json()["call_id"], "--tenant", "my-shop", *data],
-                           check=True, cwd=example, capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        [*CLI, "call", "show", ok.json()["call_id"], "--tenant", "my-shop", *data],
+        check=True,
+        cwd=example,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert '"decision": "allowed"' in shown

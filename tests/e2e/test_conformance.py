@@ -25,15 +25,25 @@ def test_mcp_conformance_suite(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(FIXTURE / "serve.py"), str(port), str(tmp_path / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz")
         env = dict(os.environ, PATH=f"{node_path}:{os.environ['PATH']}", NO_COLOR="1")
         run = subprocess.run(
-            ["conformance", "server", "--url", f"http://127.0.0.1:{port}/mcp",
-             "--expected-failures", str(FIXTURE / "expected-failures.yml")],
-            env=env, capture_output=True, text=True, timeout=600,
+            [
+                "conformance",
+                "server",
+                "--url",
+                f"http://127.0.0.1:{port}/mcp",
+                "--expected-failures",
+                str(FIXTURE / "expected-failures.yml"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         summary = "\n".join(line for line in run.stdout.splitlines() if line[:1] in "✓✗" or "baseline" in line.lower())
         assert run.returncode == 0, f"conformance suite failed:\n{summary}\n{run.stderr[-2000:]}"

@@ -7,14 +7,16 @@ import biscuit_auth as biscuit
 import pytest
 
 from chamberlain.app import Runtime
-from chamberlain.errors import GrantExpired, GrantInvalid, PermissionDenied
+from chamberlain.errors import GrantExpired, GrantInvalid, GrantMissing, PermissionDenied
 from chamberlain.grants import GrantAuthority, Principal
 from chamberlain.timeutil import utc_now
 from tests.conftest import issue
 
 
 async def test_issue_and_verify_round_trip(runtime: Runtime) -> None:
-    issued = await runtime.authority.issue("acme", "agent:bot", ["orders.*", "customers.get"], timedelta(hours=1), on_behalf_of="user:alice")
+    issued = await runtime.authority.issue(
+        "acme", "agent:bot", ["orders.*", "customers.get"], timedelta(hours=1), on_behalf_of="user:alice"
+    )
     grant = await runtime.authority.verify(issued.token)
     assert grant.id == issued.id and grant.tenant == "acme"
     assert grant.principal == Principal("agent:bot", "user:alice")
@@ -38,17 +40,19 @@ async def test_forged_and_garbage_tokens_are_refused(runtime: Runtime) -> None:
     raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     raw[len(raw) // 2] ^= 0x01
     forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    for bad in (forged, "not-a-token", "", token[:-10]):
+    for bad in (forged, "not-a-token", token[:-10]):
         with pytest.raises(GrantInvalid):
             await runtime.authority.verify(bad)
+    for missing in ("", None):
+        with pytest.raises(GrantMissing):
+            await runtime.authority.verify(missing)
 
 
 async def test_token_from_another_tenants_key_is_refused(runtime: Runtime) -> None:
     """A token signed with globex's key that claims to be acme's."""
     kid, globex_key = await runtime.keys.signing("globex")
     builder = biscuit.BiscuitBuilder(
-        'tenant("acme"); principal("agent:evil"); grant_id("g_x"); right_prefix(""); expires({e}); '
-        'check if time($t), $t < {e};',
+        'tenant("acme"); principal("agent:evil"); grant_id("g_x"); right_prefix(""); expires({e}); check if time($t), $t < {e};',
         {"e": utc_now() + timedelta(hours=1)},
     )
     builder.set_root_key_id(kid)

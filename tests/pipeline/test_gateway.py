@@ -21,8 +21,17 @@ from tests.conftest import issue, make_runtime
 
 async def add_order(rt: Runtime, tenant: str, order_id: str = "o_1", total: int = 5000) -> None:
     async with rt.store.transaction() as tx:
-        await tx.execute(insert(orders).values(tenant_id=tenant, id=order_id, customer_id="c_1", total_minor=total,
-                                               refunded_minor=0, currency="EUR", status="paid"))
+        await tx.execute(
+            insert(orders).values(
+                tenant_id=tenant,
+                id=order_id,
+                customer_id="c_1",
+                total_minor=total,
+                refunded_minor=0,
+                currency="EUR",
+                status="paid",
+            )
+        )
 
 
 async def run(rt: Runtime, token: str | None, action: str, arguments: Any) -> Any:
@@ -75,14 +84,20 @@ def crashing_surface(effect_table: Any) -> Surface:
 
     @s.action("boom.write_then_crash", risk="write")
     async def crash(ctx: Context) -> None:
-        await ctx.tx.execute(insert(effect_table).values(tenant_id=ctx.tenant, id="half", order_id="o", amount_minor=1,
-                                                         currency="EUR", reason="x", created_at="now"))
+        await ctx.tx.execute(
+            insert(effect_table).values(
+                tenant_id=ctx.tenant, id="half", order_id="o", amount_minor=1, currency="EUR", reason="x", created_at="now"
+            )
+        )
         raise RuntimeError("database password is hunter2")
 
     @s.action("boom.business", risk="write")
     async def business(ctx: Context) -> None:
-        await ctx.tx.execute(insert(effect_table).values(tenant_id=ctx.tenant, id="half2", order_id="o", amount_minor=1,
-                                                         currency="EUR", reason="x", created_at="now"))
+        await ctx.tx.execute(
+            insert(effect_table).values(
+                tenant_id=ctx.tenant, id="half2", order_id="o", amount_minor=1, currency="EUR", reason="x", created_at="now"
+            )
+        )
         raise ActionError("no", code="nope")
 
     @s.action("boom.slow", risk="read")

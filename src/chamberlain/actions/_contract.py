@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from ..content import Content
 from ..context import Context
 
-
 # pydantic v2 emits JSON Schema 2020-12, which OpenAPI 3.1 and MCP (SEP-1613) both speak.
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

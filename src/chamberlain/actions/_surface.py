@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from ._action import Action, Handler
+from ._action import Action
 from ._contract import build_contract
 from ._risk import RISK_CLASSES
 
@@ -106,8 +106,6 @@ class Surface:
 
     def names(self) -> list[str]:
         return sorted(self._actions)
-
-
 
 
 def _check_resource(name: str, uri: str, input_schema: dict[str, Any]) -> None:

@@ -33,9 +33,7 @@ async def seed(runtime: Runtime, ttl: timedelta = timedelta(hours=24)) -> list[D
         if not await tenant_exists(runtime.store, tenant):
             await create_tenant(runtime.store, runtime.keys, tenant, name)
             await _fill(runtime, tenant, currency, region)
-        grant = await runtime.authority.issue(
-            tenant, "agent:support-bot", AGENT_ACTIONS, ttl, on_behalf_of="user:ops-lead"
-        )
+        grant = await runtime.authority.issue(tenant, "agent:support-bot", AGENT_ACTIONS, ttl, on_behalf_of="user:ops-lead")
         out.append(DemoTenant(tenant, name, grant))
     return out
 
@@ -46,16 +44,40 @@ async def _fill(runtime: Runtime, tenant: str, currency: str, region: str) -> No
         for cid, name in people:
             email = name.lower().replace(" ", ".") + f"@{tenant}.example"
             await tx.execute(insert(customers).values(tenant_id=tenant, id=cid, name=name, email=email, region=region))
-            await tx.execute(insert(account_settings).values(
-                tenant_id=tenant, customer_id=cid, language="en", marketing_opt_in=0, two_factor=1,
-            ))
+            await tx.execute(
+                insert(account_settings).values(
+                    tenant_id=tenant,
+                    customer_id=cid,
+                    language="en",
+                    marketing_opt_in=0,
+                    two_factor=1,
+                )
+            )
         for i, (cid, _) in enumerate(people * 2, start=1):
-            await tx.execute(insert(orders).values(
-                tenant_id=tenant, id=f"o_{1000 + i}", customer_id=cid, total_minor=2500 * i,
-                refunded_minor=0, currency=currency, status="paid",
-            ))
-        catalog = [("p_kettle", "Kettle", 3999, "in_stock"), ("p_teapot", "Teapot", 2450, "in_stock"), ("p_mugs", "Mug set", 1800, "preorder")]
+            await tx.execute(
+                insert(orders).values(
+                    tenant_id=tenant,
+                    id=f"o_{1000 + i}",
+                    customer_id=cid,
+                    total_minor=2500 * i,
+                    refunded_minor=0,
+                    currency=currency,
+                    status="paid",
+                )
+            )
+        catalog = [
+            ("p_kettle", "Kettle", 3999, "in_stock"),
+            ("p_teapot", "Teapot", 2450, "in_stock"),
+            ("p_mugs", "Mug set", 1800, "preorder"),
+        ]
         for pid, pname, price, availability in catalog:
-            await tx.execute(insert(products).values(
-                tenant_id=tenant, id=pid, name=pname, price_minor=price, currency=currency, availability=availability,
-            ))
+            await tx.execute(
+                insert(products).values(
+                    tenant_id=tenant,
+                    id=pid,
+                    name=pname,
+                    price_minor=price,
+                    currency=currency,
+                    availability=availability,
+                )
+            )

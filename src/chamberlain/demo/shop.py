@@ -20,35 +20,54 @@ shop = Surface("demo-shop", description="A demo shop: customers, orders, refunds
 
 meta = MetaData()
 customers = Table(
-    "demo_customers", meta,
-    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
-    Column("name", Text, nullable=False), Column("email", Text, nullable=False), Column("region", String(8), nullable=False),
+    "demo_customers",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("region", String(8), nullable=False),
 )
 orders = Table(
-    "demo_orders", meta,
-    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
-    Column("customer_id", String(32), nullable=False), Column("total_minor", Integer, nullable=False),
-    Column("refunded_minor", Integer, nullable=False, default=0), Column("currency", String(3), nullable=False),
+    "demo_orders",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False),
+    Column("total_minor", Integer, nullable=False),
+    Column("refunded_minor", Integer, nullable=False, default=0),
+    Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),
 )
 refunds = Table(
-    "demo_refunds", meta,
-    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
-    Column("order_id", String(32), nullable=False), Column("amount_minor", Integer, nullable=False),
-    Column("currency", String(3), nullable=False), Column("reason", Text, nullable=False),
+    "demo_refunds",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("order_id", String(32), nullable=False),
+    Column("amount_minor", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
 account_settings = Table(
-    "demo_account_settings", meta,
-    Column("tenant_id", String(64), primary_key=True), Column("customer_id", String(32), primary_key=True),
-    Column("language", String(8), nullable=False), Column("marketing_opt_in", Integer, nullable=False),
+    "demo_account_settings",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("customer_id", String(32), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("marketing_opt_in", Integer, nullable=False),
     Column("two_factor", Integer, nullable=False),
 )
 products = Table(
-    "demo_products", meta,
-    Column("tenant_id", String(64), primary_key=True), Column("id", String(32), primary_key=True),
-    Column("name", Text, nullable=False), Column("price_minor", Integer, nullable=False),
-    Column("currency", String(3), nullable=False), Column("availability", String(16), nullable=False),
+    "demo_products",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("price_minor", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("availability", String(16), nullable=False),
 )
 
 
@@ -105,7 +124,8 @@ class CustomerExport(BaseModel):
 def _order(row: object) -> Order:
     r = row._mapping  # type: ignore[attr-defined]
     return Order(
-        id=r["id"], customer_id=r["customer_id"],
+        id=r["id"],
+        customer_id=r["customer_id"],
         total=Money(amount_minor=r["total_minor"], currency=r["currency"]),
         refunded=Money(amount_minor=r["refunded_minor"], currency=r["currency"]),
         status=r["status"],
@@ -131,7 +151,9 @@ async def list_orders(ctx: Context, customer_id: str | None = None) -> OrderList
 
 
 @shop.action("orders.refund", risk="money")
-async def refund(order_id: str, amount: Money, reason: Annotated[str, Field(min_length=3, max_length=500)], ctx: Context) -> Refund:
+async def refund(
+    order_id: str, amount: Money, reason: Annotated[str, Field(min_length=3, max_length=500)], ctx: Context
+) -> Refund:
     """Refund part or all of a paid order to the customer's original payment method."""
     order = await get_order(order_id, ctx)
     if amount.currency != order.total.currency:
@@ -140,22 +162,39 @@ async def refund(order_id: str, amount: Money, reason: Annotated[str, Field(min_
         raise ActionError("refund amount must be positive", code="amount-not-positive")
     refundable = order.total.amount_minor - order.refunded.amount_minor
     if amount.amount_minor > refundable:
-        raise ActionError(f"at most {Money(amount_minor=refundable, currency=amount.currency)} can still be refunded", code="refund-exceeds-order", refundable_minor=refundable)
+        raise ActionError(
+            f"at most {Money(amount_minor=refundable, currency=amount.currency)} can still be refunded",
+            code="refund-exceeds-order",
+            refundable_minor=refundable,
+        )
     refunded = order.refunded.amount_minor + amount.amount_minor
     status = "refunded" if refunded == order.total.amount_minor else "partially_refunded"
     refund_id = "rf_" + secrets.token_hex(6)
-    await ctx.tx.execute(update(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id).values(refunded_minor=refunded, status=status))
-    await ctx.tx.execute(insert(refunds).values(
-        tenant_id=ctx.tenant, id=refund_id, order_id=order_id, amount_minor=amount.amount_minor,
-        currency=amount.currency, reason=reason, created_at=utc_now_iso(),
-    ))
+    await ctx.tx.execute(
+        update(orders)
+        .where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id)
+        .values(refunded_minor=refunded, status=status)
+    )
+    await ctx.tx.execute(
+        insert(refunds).values(
+            tenant_id=ctx.tenant,
+            id=refund_id,
+            order_id=order_id,
+            amount_minor=amount.amount_minor,
+            currency=amount.currency,
+            reason=reason,
+            created_at=utc_now_iso(),
+        )
+    )
     return Refund(id=refund_id, order_id=order_id, amount=amount, reason=reason, order_status=status)
 
 
 @shop.action("customers.get", risk="read")
 async def get_customer(customer_id: str, ctx: Context) -> Customer:
     """Look up one customer."""
-    row = (await ctx.tx.execute(select(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id))).first()
+    row = (
+        await ctx.tx.execute(select(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id))
+    ).first()
     if row is None:
         raise ActionError(f"no customer {customer_id!r}", code="customer-not-found")
     return Customer(**{k: row._mapping[k] for k in ("id", "name", "email", "region")})
@@ -172,21 +211,34 @@ async def export_customers(ctx: Context, region: Literal["EU", "US", "APAC"] | N
 
 
 @shop.action("accounts.update_email", risk="account")
-async def update_email(customer_id: str, email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)], ctx: Context) -> Customer:
+async def update_email(
+    customer_id: str, email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)], ctx: Context
+) -> Customer:
     """Change the e-mail address on a customer's account."""
     await get_customer(customer_id, ctx)
-    await ctx.tx.execute(update(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id).values(email=email))
+    await ctx.tx.execute(
+        update(customers).where(customers.c.tenant_id == ctx.tenant, customers.c.id == customer_id).values(email=email)
+    )
     return await get_customer(customer_id, ctx)
 
 
 async def _settings(customer_id: str, ctx: Context) -> AccountSettings:
-    row = (await ctx.tx.execute(select(account_settings).where(
-        account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id))).first()
+    row = (
+        await ctx.tx.execute(
+            select(account_settings).where(
+                account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id
+            )
+        )
+    ).first()
     if row is None:
         raise ActionError(f"no account for customer {customer_id!r}", code="customer-not-found")
     r = row._mapping
-    return AccountSettings(customer_id=customer_id, language=r["language"], marketing_opt_in=bool(r["marketing_opt_in"]),
-                           two_factor=bool(r["two_factor"]))
+    return AccountSettings(
+        customer_id=customer_id,
+        language=r["language"],
+        marketing_opt_in=bool(r["marketing_opt_in"]),
+        two_factor=bool(r["two_factor"]),
+    )
 
 
 @shop.action("accounts.get_settings", risk="read")
@@ -205,11 +257,18 @@ async def update_settings(
 ) -> AccountSettings:
     """Change account settings; only the fields given are changed."""
     current = await _settings(customer_id, ctx)
-    changes = {k: v for k, v in {"language": language, "marketing_opt_in": marketing_opt_in, "two_factor": two_factor}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {"language": language, "marketing_opt_in": marketing_opt_in, "two_factor": two_factor}.items()
+        if v is not None
+    }
     if not changes:
         raise ActionError("nothing to change: give language, marketing_opt_in or two_factor", code="no-changes")
-    await ctx.tx.execute(update(account_settings).where(
-        account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id).values(**changes))
+    await ctx.tx.execute(
+        update(account_settings)
+        .where(account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id)
+        .values(**changes)
+    )
     return current.model_copy(update=changes)
 
 
@@ -217,10 +276,14 @@ async def update_settings(
 async def list_products(ctx: Context) -> Catalog:
     """The product catalog with public prices and availability."""
     query = select(products).where(products.c.tenant_id == ctx.tenant).order_by(products.c.id)
-    return Catalog(products=[
-        Product(id=r.id, name=r.name, price=Money(amount_minor=r.price_minor, currency=r.currency), availability=r.availability)
-        for r in await ctx.tx.execute(query)
-    ])
+    return Catalog(
+        products=[
+            Product(
+                id=r.id, name=r.name, price=Money(amount_minor=r.price_minor, currency=r.currency), availability=r.availability
+            )
+            for r in await ctx.tx.execute(query)
+        ]
+    )
 
 
 @shop.on_startup

@@ -91,4 +91,6 @@ class KeyRing:
         )
         if row is None:
             raise LookupError(f"tenant {tenant!r} has no signing key")
-        return int(row["kid"]), biscuit.PrivateKey.from_bytes(self._fernet.decrypt(row["private_key_enc"]), biscuit.Algorithm.Ed25519)
+        return int(row["kid"]), biscuit.PrivateKey.from_bytes(
+            self._fernet.decrypt(row["private_key_enc"]), biscuit.Algorithm.Ed25519
+        )

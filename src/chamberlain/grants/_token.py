@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import biscuit_auth as biscuit
 from sqlalchemy import insert
 
-from ..errors import GrantExpired, GrantInvalid, PermissionDenied
+from ..errors import GrantExpired, GrantInvalid, GrantMissing, PermissionDenied
 from ..store import Store, grants
 from ..timeutil import utc_now
 from ._keys import KeyRing
@@ -47,9 +47,7 @@ allow if action($a), right($a);
 allow if action($a), right_prefix($p), $a.starts_with($p);
 """
 
-_FACTS = biscuit.Rule(
-    "facts($tenant, $principal, $grant) <- tenant($tenant), principal($principal), grant_id($grant)"
-)
+_FACTS = biscuit.Rule("facts($tenant, $principal, $grant) <- tenant($tenant), principal($principal), grant_id($grant)")
 _BEHALF = biscuit.Rule("behalf($who) <- on_behalf_of($who)")
 _RIGHTS = biscuit.Rule("rights($r) <- right($r)")
 _PREFIXES = biscuit.Rule("prefixes($p) <- right_prefix($p)")
@@ -165,7 +163,11 @@ class GrantAuthority:
         rights, params = _rights_code(tuple(actions))
         code = _AUTHORITY + rights + ("\non_behalf_of({behalf});" if who.on_behalf_of else "")
         params.update(
-            tenant=tenant, principal=who.id, grant_id=grant_id, audience=self.audience, expires=expires,
+            tenant=tenant,
+            principal=who.id,
+            grant_id=grant_id,
+            audience=self.audience,
+            expires=expires,
             expires_fact=expires,
         )
         if who.on_behalf_of:
@@ -176,15 +178,23 @@ class GrantAuthority:
         async with self._store.transaction() as tx:
             await tx.execute(
                 insert(grants).values(
-                    id=grant_id, tenant_id=tenant, principal=who.id, on_behalf_of=who.on_behalf_of,
-                    actions=list(actions), kid=kid, issued_at=utc_now().isoformat(), expires_at=expires.isoformat(),
+                    id=grant_id,
+                    tenant_id=tenant,
+                    principal=who.id,
+                    on_behalf_of=who.on_behalf_of,
+                    actions=list(actions),
+                    kid=kid,
+                    issued_at=utc_now().isoformat(),
+                    expires_at=expires.isoformat(),
                     revocation_id=token.revocation_ids[0],
                 )
             )
         return IssuedGrant(grant_id, tenant, who, tuple(actions), expires, token.to_base64())
 
-    async def verify(self, token: str, now: datetime | None = None) -> Grant:
+    async def verify(self, token: str | None, now: datetime | None = None) -> Grant:
         """Parse and check the signature (cached), then the expiry (every time)."""
+        if not token:
+            raise GrantMissing("send a grant as 'Authorization: Bearer <grant>'")
         now = now or utc_now()
         grant = self._cache.get(token)
         if grant is None:

@@ -33,9 +33,9 @@ class Call:
     id: str = field(default_factory=new_call_id)
     started_at: datetime = field(default_factory=utc_now)
     clock: float = field(default_factory=time.perf_counter)
-    grant: "Grant | None" = None
-    action: "Action | None" = None
-    args: "BaseModel | None" = None
+    grant: Grant | None = None
+    action: Action | None = None
+    args: BaseModel | None = None
     input_hash: str | None = None
     reasons: list[dict[str, Any]] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
@@ -50,7 +50,7 @@ class Call:
         """
         now = time.perf_counter()
         ends = [t for _, t in self.marks[1:]] + [now]
-        return {name: round((end - start) * 1000, 4) for (name, start), end in zip(self.marks, ends)}
+        return {name: round((end - start) * 1000, 4) for (name, start), end in zip(self.marks, ends, strict=True)}
 
     @property
     def tenant(self) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..store import Store, Transaction, calls
-from ._call import Call, Outcome
+from ._call import Outcome
 
 
 def record_row(outcome: Outcome) -> dict[str, Any]:

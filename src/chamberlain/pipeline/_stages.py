@@ -20,7 +20,6 @@ from ..errors import (
     ActionFailed,
     ChamberlainError,
     GrantInvalid,
-    GrantMissing,
     InternalError,
     InvalidInput,
     UnknownAction,
@@ -66,8 +65,6 @@ class Authenticate:
         self._authority = authority
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
-        if not call.token:
-            return Outcome(call, error=GrantMissing("send a grant as 'Authorization: Bearer <grant>'"))
         try:
             call.grant = await self._authority.verify(call.token)
         except ChamberlainError as err:
@@ -114,7 +111,9 @@ class ValidateInput:
         try:
             call.args = action.contract.input_model.model_validate(call.arguments)
         except ValidationError as err:
-            return Outcome(call, error=InvalidInput(f"{err.error_count()} argument error(s) for {action.name}", errors=_errors(err)))
+            return Outcome(
+                call, error=InvalidInput(f"{err.error_count()} argument error(s) for {action.name}", errors=_errors(err))
+            )
         call.input_hash = digest(call.args.model_dump(mode="json"))
         return await next(call)
 

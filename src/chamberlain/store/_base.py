@@ -17,7 +17,9 @@ from sqlalchemy.engine import Result, RowMapping
 class Transaction(Protocol):
     """One atomic unit of work; commits on clean exit, rolls back on error."""
 
-    async def execute(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Result[Any]: ...
+    async def execute(
+        self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> Result[Any]: ...
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
         """Insert one row on the hot path (call records, later audit leaves and outbox events)."""

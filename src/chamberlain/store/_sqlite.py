@@ -53,8 +53,11 @@ def _to_json(value: Any) -> str | None:
 
 def _engine(url: str, begin: str) -> Engine:
     engine = create_engine(
-        url, poolclass=StaticPool, connect_args={"check_same_thread": False},
-        json_serializer=_to_json, json_deserializer=orjson.loads,
+        url,
+        poolclass=StaticPool,
+        connect_args={"check_same_thread": False},
+        json_serializer=_to_json,
+        json_deserializer=orjson.loads,
     )
 
     @event.listens_for(engine, "connect")

@@ -31,9 +31,17 @@ async def session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
 async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
     async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
-    assert set(tools) == {"accounts.get_settings", "accounts.update_email", "accounts.update_settings",
-                          "catalog.list_products", "customers.export", "customers.get",
-                          "orders.get", "orders.list", "orders.refund"}
+    assert set(tools) == {
+        "accounts.get_settings",
+        "accounts.update_email",
+        "accounts.update_settings",
+        "catalog.list_products",
+        "customers.export",
+        "customers.get",
+        "orders.get",
+        "orders.list",
+        "orders.refund",
+    }
     refund = tools["orders.refund"]
     assert refund.input_schema["required"] == ["order_id", "amount", "reason"]
     assert refund.output_schema is not None and refund.output_schema["type"] == "object"
@@ -60,7 +68,9 @@ async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoSe
         bad = await s.call_tool("orders.get", {"order_idx": "o_1"})
         assert bad.is_error
         assert bad.structured_content["type"].endswith("/invalid-input")  # type: ignore[index]
-        refused = await s.call_tool("orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 10**9, "currency": "EUR"}, "reason": "test"})
+        refused = await s.call_tool(
+            "orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 10**9, "currency": "EUR"}, "reason": "test"}
+        )
         assert refused.is_error and refused.structured_content["reason"] == "refund-exceeds-order"  # type: ignore[index]
         with pytest.raises(MCPError) as unknown:
             await s.call_tool("orders.nope", {})
@@ -123,13 +133,19 @@ async def test_stateless_2026_07_28_envelope(demo_server: DemoServer) -> None:
 
 async def test_protocol_faults_are_json_rpc_errors_and_size_is_capped(demo_server: DemoServer) -> None:
     headers = {
-        "Authorization": f"Bearer {demo_server.grants[ACME]}", "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+        "Authorization": f"Bearer {demo_server.grants[ACME]}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-11-25",
     }
     async with httpx.AsyncClient(headers=headers, timeout=10) as http:
         malformed = await http.post(demo_server.mcp_url, content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":')
         assert malformed.status_code == 400 and malformed.json()["error"]["code"] == -32700
-        big = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-               "params": {"name": "orders.get", "arguments": {"order_id": "x" * 2_000_000}}}
+        big = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "orders.get", "arguments": {"order_id": "x" * 2_000_000}},
+        }
         too_large = await http.post(demo_server.mcp_url, content=orjson.dumps(big))
         assert too_large.status_code == 413

@@ -33,8 +33,11 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
 def test_call_an_action_and_read_its_record(client: httpx.Client, demo_server: DemoServer) -> None:
     token = demo_server.grants[ACME]
     trace = "0af7651916cd43dd8448eb211c80319c"
-    resp = client.post("/v1/actions/orders.get", json={"order_id": "o_1003"},
-                       headers={**bearer(token), "traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+    resp = client.post(
+        "/v1/actions/orders.get",
+        json={"order_id": "o_1003"},
+        headers={**bearer(token), "traceparent": f"00-{trace}-b7ad6b7169203331-01"},
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["action"] == "orders.get" and body["version"] == 1
@@ -49,7 +52,9 @@ def test_call_an_action_and_read_its_record(client: httpx.Client, demo_server: D
 
 
 def test_records_are_isolated_between_tenants(client: httpx.Client, demo_server: DemoServer) -> None:
-    call_id = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(demo_server.grants[ACME])).json()["call_id"]
+    call_id = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(demo_server.grants[ACME])).json()[
+        "call_id"
+    ]
     assert_problem(client.get(f"/v1/calls/{call_id}", headers=bearer(demo_server.grants[GLOBEX])), 404, "call-not-found")
     globex = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(demo_server.grants[GLOBEX])).json()
     assert globex["result"]["total"]["currency"] == "USD"
@@ -67,14 +72,22 @@ def test_refusals_are_problem_details_with_a_record(client: httpx.Client, demo_s
     record = client.get(f"/v1/calls/{unknown['call_id']}", headers=bearer(token)).json()
     assert record["decision"] == "refused" and record["error_type"].endswith("unknown-action")
 
-    bad = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": 7, "x": 1}, headers=bearer(token)), 422, "invalid-input")
+    bad = assert_problem(
+        client.post("/v1/actions/orders.get", json={"order_id": 7, "x": 1}, headers=bearer(token)), 422, "invalid-input"
+    )
     assert {tuple(e["loc"]) for e in bad["errors"]} == {("order_id",), ("x",)}
     assert_problem(client.post("/v1/actions/orders.get", json=[1], headers=bearer(token)), 422, "invalid-input")
 
-    failed = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": "o_404"}, headers=bearer(token)), 422, "action-failed")
+    failed = assert_problem(
+        client.post("/v1/actions/orders.get", json={"order_id": "o_404"}, headers=bearer(token)), 422, "action-failed"
+    )
     assert failed["reason"] == "order-not-found"
 
-    assert_problem(client.post("/v1/actions/orders.get", json={}, headers={**bearer(token), "Chamberlain-Tenant": GLOBEX}), 401, "grant-invalid")
+    assert_problem(
+        client.post("/v1/actions/orders.get", json={}, headers={**bearer(token), "Chamberlain-Tenant": GLOBEX}),
+        401,
+        "grant-invalid",
+    )
 
 
 async def test_permission_denied_for_actions_outside_the_grant(demo_server: DemoServer) -> None:
@@ -90,7 +103,11 @@ async def test_permission_denied_for_actions_outside_the_grant(demo_server: Demo
 def test_malformed_json_changes_nothing(client: httpx.Client, demo_server: DemoServer) -> None:
     token = demo_server.grants[ACME]
     before = client.post("/v1/actions/orders.get", json={"order_id": "o_1005"}, headers=bearer(token)).json()["result"]
-    resp = client.post("/v1/actions/orders.refund", content=b'{"order_id": "o_1005", "amount": {', headers={**bearer(token), "content-type": "application/json"})
+    resp = client.post(
+        "/v1/actions/orders.refund",
+        content=b'{"order_id": "o_1005", "amount": {',
+        headers={**bearer(token), "content-type": "application/json"},
+    )
     assert_problem(resp, 400, "malformed-json")
     after = client.post("/v1/actions/orders.get", json={"order_id": "o_1005"}, headers=bearer(token)).json()["result"]
     assert before == after
@@ -144,7 +161,9 @@ def test_openapi_document_is_complete_and_self_contained(client: httpx.Client) -
 
 def test_account_settings_change_is_partial_and_tenant_scoped(client: httpx.Client, demo_server: DemoServer) -> None:
     acme, globex = bearer(demo_server.grants[ACME]), bearer(demo_server.grants[GLOBEX])
-    changed = client.post("/v1/actions/accounts.update_settings", json={"customer_id": "c_3", "marketing_opt_in": True}, headers=acme)
+    changed = client.post(
+        "/v1/actions/accounts.update_settings", json={"customer_id": "c_3", "marketing_opt_in": True}, headers=acme
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["result"] == {"customer_id": "c_3", "language": "en", "marketing_opt_in": True, "two_factor": True}
     read_back = client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=acme).json()["result"]

@@ -56,7 +56,9 @@ def describe(route: ResourceRoute) -> types.Resource | types.ResourceTemplate:
     action = route.action
     mime = action.mime_type or "application/json"
     if route.is_template:
-        return types.ResourceTemplate(uri_template=route.uri, name=action.name, title=action.title, description=action.description, mime_type=mime)
+        return types.ResourceTemplate(
+            uri_template=route.uri, name=action.name, title=action.title, description=action.description, mime_type=mime
+        )
     return types.Resource(uri=route.uri, name=action.name, title=action.title, description=action.description, mime_type=mime)
 
 
@@ -68,4 +70,6 @@ def render(uri: str, action: Action, result: Any) -> types.TextResourceContents 
         return types.BlobResourceContents(uri=uri, mime_type=action.mime_type or "application/octet-stream", blob=value)
     if returns is str:
         return types.TextResourceContents(uri=uri, mime_type=action.mime_type or "text/plain", text=value)
-    return types.TextResourceContents(uri=uri, mime_type=action.mime_type or "application/json", text=orjson.dumps(result).decode())
+    return types.TextResourceContents(
+        uri=uri, mime_type=action.mime_type or "application/json", text=orjson.dumps(result).decode()
+    )

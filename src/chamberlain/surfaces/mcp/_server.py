@@ -107,9 +107,7 @@ class McpSurface:
         outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {})
         if outcome.error is None:
             if outcome.call.action is not None and outcome.call.action.contract.is_content:
-                return types.CallToolResult(
-                    content=outcome.result["content"], _meta={"chamberlain/call_id": outcome.call.id}
-                )
+                return types.CallToolResult(content=outcome.result["content"], _meta={"chamberlain/call_id": outcome.call.id})
             text = orjson.dumps(outcome.result).decode()
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=text)],
@@ -130,13 +128,17 @@ class McpSurface:
         visible = await self._visible_routes(ctx)
         return types.ListResourcesResult(resources=[describe(r) for r in visible if not r.is_template])  # type: ignore[misc]
 
-    async def list_resource_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListResourceTemplatesResult:
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: Any
+    ) -> types.ListResourceTemplatesResult:
         visible = await self._visible_routes(ctx)
         templates = [describe(r) for r in visible if r.is_template]
         templates.append(
             types.ResourceTemplate(
-                uri_template=CALL_TEMPLATE, name="call-record",
-                description="The record of one of this tenant's calls.", mime_type="application/json",
+                uri_template=CALL_TEMPLATE,
+                name="call-record",
+                description="The record of one of this tenant's calls.",
+                mime_type="application/json",
             )
         )
         return types.ListResourceTemplatesResult(resource_templates=templates)  # type: ignore[arg-type]
@@ -146,7 +148,9 @@ class McpSurface:
         allowed = {a.name for a in self.gateway.actions_for(grant)}
         return [r for r in self._routes if r.action.name in allowed]
 
-    async def read_resource(self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri.startswith(CALL_SCHEME):
             grant = await self._grant(ctx)
@@ -169,4 +173,6 @@ class McpSurface:
 
 
 def _code(error: ChamberlainError) -> int:
-    return AUTH_ERROR_CODE if error.status in (401, 403) else types.INTERNAL_ERROR if error.status >= 500 else types.INVALID_PARAMS
+    return (
+        AUTH_ERROR_CODE if error.status in (401, 403) else types.INTERNAL_ERROR if error.status >= 500 else types.INVALID_PARAMS
+    )

@@ -129,4 +129,3 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
-

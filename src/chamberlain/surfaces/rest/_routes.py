@@ -62,7 +62,12 @@ class RestSurface:
             response = problem_response(outcome.error, instance=f"/v1/calls/{call.id}", call_id=call.id)
             response.headers.update(headers)
             return response
-        body = {"call_id": call.id, "action": call.action_name, "version": call.action.version if call.action else None, "result": outcome.result}
+        body = {
+            "call_id": call.id,
+            "action": call.action_name,
+            "version": call.action.version if call.action else None,
+            "result": outcome.result,
+        }
         return JSONResponse(body, headers=headers)
 
     async def list_actions(self, request: Request) -> Response:
