@@ -179,3 +179,38 @@ async def test_tenants_see_only_their_own_business_rows(runtime: Runtime) -> Non
 async def test_actions_for_lists_only_what_the_grant_covers(runtime: Runtime) -> None:
     grant = await runtime.authority.verify(await issue(runtime, actions=["orders.*"]))
     assert [a.name for a in runtime.gateway.actions_for(grant)] == ["orders.get", "orders.list", "orders.refund"]
+
+
+async def test_concurrent_refunds_never_lose_an_update(runtime: Runtime) -> None:
+    await add_order(runtime, "acme", total=1000)
+    token = await issue(runtime)
+    one = dict(REFUND, amount={"amount_minor": 100, "currency": "EUR"})
+    outcomes = await asyncio.gather(*(run(runtime, token, "orders.refund", one) for _ in range(20)))
+    assert sum(o.ok for o in outcomes) == 10
+    assert all(o.error.extra["reason"] == "refund-exceeds-order" for o in outcomes if not o.ok)
+    row = await runtime.store.fetch_one(select(orders.c.refunded_minor, orders.c.status).where(orders.c.id == "o_1"))
+    assert dict(row) == {"refunded_minor": 1000, "status": "refunded"}  # type: ignore[arg-type]
+    assert await count(runtime, refunds) == 10
+
+
+async def test_a_handler_waiting_on_something_slow_does_not_block_writes(tmp_path: Path) -> None:
+    """The call's transaction begins at its first statement, not when the handler starts."""
+    release = asyncio.Event()
+    s = Surface("slow")
+
+    @s.action("upstream.wait", risk="read")
+    async def wait_for_upstream() -> str:
+        await release.wait()
+        return "done"
+
+    rt = make_runtime(s, tmp_path / "d")
+    async with rt.running():
+        await create_tenant(rt.store, rt.keys, "acme", "Acme")
+        token = await issue(rt)
+        slow = asyncio.create_task(run(rt, token, "upstream.wait", {}))
+        await asyncio.sleep(0)  # let the slow call reach its handler
+        # Another call, which must write its record, completes while the first still waits.
+        refused = await asyncio.wait_for(run(rt, token, "no.such", {}), timeout=10)
+        assert isinstance(refused.error, UnknownAction) and not slow.done()
+        release.set()
+        assert (await slow).result == {"result": "done"}

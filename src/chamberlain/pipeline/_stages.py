@@ -25,7 +25,7 @@ from ..errors import (
     UnknownAction,
 )
 from ..grants import GrantAuthority
-from ..store import Store
+from ..store import LazyTransaction, Store
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._records import write_record
@@ -51,7 +51,7 @@ class RecordCalls:
             log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
             outcome = Outcome(call, error=InternalError("the gateway failed to complete the call", call_id=call.id))
         if not outcome.recorded:
-            async with self._store.transaction() as tx:
+            async with LazyTransaction(self._store) as tx:
                 await write_record(tx, outcome)
         return outcome
 
@@ -145,7 +145,11 @@ class AuthorizeGrant:
 
 
 class Execute:
-    """Run the handler in a transaction that also holds the call record."""
+    """Run the handler in a transaction that also holds the call record.
+
+    The transaction begins at the handler's first statement (or at the record insert),
+    so a handler waiting on something slow does not hold SQLite's single write lock.
+    """
 
     name = "execute"
 
@@ -158,7 +162,7 @@ class Execute:
         action = call.action
         kwargs = dict(call.args)
         try:
-            async with self._store.transaction() as tx:
+            async with LazyTransaction(self._store) as tx:
                 if action.contract.context_param:
                     kwargs[action.contract.context_param] = Context(
                         call.grant.tenant, call.grant.principal, call.id, call.trace_id, tx

@@ -1,11 +1,13 @@
 """Storage: the Store seam, the schema, migrations and the SQLite backend."""
 
 from ._base import Store, Transaction
+from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
 from ._schema import calls, grants, metadata, tenant_keys, tenants
 from ._sqlite import SQLiteStore
 
 __all__ = [
+    "LazyTransaction",
     "SQLiteStore",
     "Store",
     "Transaction",
