@@ -3,6 +3,6 @@
 from ._action import Action, Handler
 from ._contract import Contract, build_contract
 from ._risk import RISK_CLASSES, RiskClass, mcp_hints
-from ._surface import Surface
+from ._surface import ACTION_NAME, Surface
 
-__all__ = ["RISK_CLASSES", "Action", "Contract", "Handler", "RiskClass", "Surface", "build_contract", "mcp_hints"]
+__all__ = ["ACTION_NAME", "RISK_CLASSES", "Action", "Contract", "Handler", "RiskClass", "Surface", "build_contract", "mcp_hints"]

@@ -18,7 +18,7 @@ from ._risk import RISK_CLASSES
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Lower-case, optionally dotted by concept ("orders.refund"); valid MCP tool names too.
-_ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _URI_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -48,7 +48,7 @@ class Surface:
         ``resource`` also publishes a read action as an MCP resource at that URI
         (or URI template: ``shop://orders/{order_id}`` fills the ``order_id`` argument).
         """
-        if not _ACTION_NAME.match(name):
+        if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
         if risk not in RISK_CLASSES:
             raise ValueError(f"risk {risk!r} is not one of {', '.join(RISK_CLASSES)}")

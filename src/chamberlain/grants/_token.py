@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import biscuit_auth as biscuit
 from sqlalchemy import insert
 
+from ..actions import ACTION_NAME
 from ..errors import GrantExpired, GrantInvalid, GrantMissing, PermissionDenied
 from ..store import Store, grants
 from ..timeutil import utc_now
@@ -123,11 +124,11 @@ def _rights_code(actions: tuple[str, ...]) -> tuple[str, dict[str, str]]:
         if pattern == "*":
             lines.append(f"right_prefix({{r{i}}});")
             params[f"r{i}"] = ""
-        elif pattern.endswith(".*"):
+        elif pattern.endswith(".*") and ACTION_NAME.match(pattern[:-2]):
             lines.append(f"right_prefix({{r{i}}});")
             params[f"r{i}"] = pattern[:-1]
-        elif "*" in pattern:
-            raise ValueError(f"action pattern {pattern!r}: '*' is only allowed as a whole last segment, like 'orders.*'")
+        elif "*" in pattern or not ACTION_NAME.match(pattern.removesuffix(".*")):
+            raise ValueError(f"action pattern {pattern!r}: use a name like 'orders.refund', a glob like 'orders.*', or '*'")
         else:
             lines.append(f"right({{r{i}}});")
             params[f"r{i}"] = pattern
@@ -168,11 +169,10 @@ class GrantAuthority:
             grant_id=grant_id,
             audience=self.audience,
             expires=expires,
-            expires_fact=expires,
         )
         if who.on_behalf_of:
             params["behalf"] = who.on_behalf_of
-        builder = biscuit.BiscuitBuilder(code + "\nexpires({expires_fact});", params)
+        builder = biscuit.BiscuitBuilder(code + "\nexpires({expires});", params)
         builder.set_root_key_id(kid)
         token = builder.build(private_key)
         async with self._store.transaction() as tx:
