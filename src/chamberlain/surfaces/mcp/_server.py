@@ -25,6 +25,7 @@ from ...errors import ChamberlainError, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
+from .._credentials import presented_grant, requested_tenant
 from ._resources import ResourceRoute, describe, render, resource_routes
 
 CALL_TEMPLATE = "chamberlain://calls/{call_id}"
@@ -36,11 +37,6 @@ AUTH_ERROR_CODE = -32001
 def _headers(ctx: ServerRequestContext[Any, Any]) -> Any:
     request = ctx.request
     return getattr(request, "headers", None) or {}
-
-
-def _bearer(headers: Any) -> str | None:
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _tool(action: Action) -> types.Tool:
@@ -79,7 +75,7 @@ class McpSurface:
         )
 
     def _token(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
-        return _bearer(_headers(ctx)) or self.anonymous_grant
+        return presented_grant(_headers(ctx), self.anonymous_grant)
 
     async def _grant(self, ctx: ServerRequestContext[Any, Any]) -> Grant:
         try:
@@ -95,7 +91,7 @@ class McpSurface:
             token=self._token(ctx),
             surface="mcp",
             trace_id=trace_id_from_traceparent(headers.get("traceparent")),
-            requested_tenant=headers.get("chamberlain-tenant"),
+            requested_tenant=requested_tenant(headers),
         )
         return await self.gateway.call(call)
 

@@ -2,6 +2,6 @@
 
 from ._openapi import openapi_document
 from ._problems import PROBLEM_JSON, problem_response
-from ._routes import RestSurface, bearer
+from ._routes import RestSurface
 
-__all__ = ["PROBLEM_JSON", "RestSurface", "bearer", "openapi_document", "problem_response"]
+__all__ = ["PROBLEM_JSON", "RestSurface", "openapi_document", "problem_response"]

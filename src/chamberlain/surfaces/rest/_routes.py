@@ -13,17 +13,10 @@ from starlette.routing import Route
 from ...errors import ChamberlainError
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway
+from .._credentials import presented_grant, requested_tenant
 from ._body import read_json
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
-
-TENANT_HEADER = "chamberlain-tenant"
-
-
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 class RestSurface:
@@ -34,7 +27,7 @@ class RestSurface:
         self._openapi: bytes | None = None
 
     def token(self, request: Request) -> str | None:
-        return bearer(request) or self.anonymous_grant
+        return presented_grant(request.headers, self.anonymous_grant)
 
     @property
     def routes(self) -> list[Route]:
@@ -53,7 +46,7 @@ class RestSurface:
             token=self.token(request),
             surface="rest",
             trace_id=trace_id_from_traceparent(request.headers.get("traceparent")),
-            requested_tenant=request.headers.get(TENANT_HEADER),
+            requested_tenant=requested_tenant(request.headers),
             transport_error=body_error,
         )
         outcome = await self.gateway.call(call)
