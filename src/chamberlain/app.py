@@ -13,18 +13,21 @@ from typing import Any
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .actions import Surface
 from .config import Settings
+from .errors import MethodNotAllowed, NotFound
 from .grants import GrantAuthority, KeyRing, load_master_key
 from .pipeline import Gateway
 from .store import SQLiteStore, Store
 from .surfaces.mcp import McpSurface
 from .surfaces.rest import RestSurface
-from .surfaces.rest._problems import JSONResponse
+from .surfaces.rest._problems import JSONResponse, problem_response
 
 __all__ = ["Runtime", "create_app"]
 
@@ -87,6 +90,31 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
     )
 
 
+class PostOnly:
+    """The MCP endpoint without standalone streams.
+
+    Stateless Chamberlain never sends server-initiated messages, so a GET stream would only
+    hold a connection open. The spec allows answering it with 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            error = MethodNotAllowed("the MCP endpoint takes POST; it offers no standalone SSE stream")
+            await problem_response(error, headers={"Allow": "POST"})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return problem_response(MethodNotAllowed(f"{request.method} is not allowed here"), headers=exc.headers)
+    return problem_response(NotFound(f"no endpoint at {request.url.path[:200]}"))
+
+
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     rest = RestSurface(runtime.gateway, settings.max_body_bytes, runtime.anonymous_grant)
@@ -108,10 +136,10 @@ def create_app(runtime: Runtime) -> Starlette:
             yield
 
     routes: list[Any] = [
-        Route("/mcp", endpoint=StreamableHTTPASGIApp(sessions)),
+        Route("/mcp", endpoint=PostOnly(StreamableHTTPASGIApp(sessions))),
         Route("/healthz", health, methods=["GET"]),
         *rest.routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})
     app.state.runtime = runtime
     return app

@@ -17,6 +17,7 @@ so that a machine client can decide what to do without parsing prose::
     ├── BadRequest                   400  the request itself is unusable
     │   ├── MalformedJSON
     │   └── BodyTooLarge             413
+    ├── MethodNotAllowed             405
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
     └── InternalError                500  a bug or an outage; retryable, never leaks details
 
@@ -45,6 +46,7 @@ __all__ = [
     "InternalError",
     "InvalidInput",
     "MalformedJSON",
+    "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
     "UnknownAction",
@@ -148,6 +150,12 @@ class BodyTooLarge(BadRequest):
     code = "body-too-large"
     title = "Request body too large"
     status = 413
+
+
+class MethodNotAllowed(ChamberlainError):
+    code = "method-not-allowed"
+    title = "Method not allowed"
+    status = 405
 
 
 class ActionFailed(ChamberlainError):

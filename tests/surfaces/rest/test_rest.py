@@ -172,3 +172,12 @@ def test_account_settings_change_is_partial_and_tenant_scoped(client: httpx.Clie
     assert other["marketing_opt_in"] is False
     nothing = client.post("/v1/actions/accounts.update_settings", json={"customer_id": "c_3"}, headers=acme)
     assert_problem(nothing, 422, "action-failed")
+
+
+def test_unknown_endpoints_and_methods_are_problems(client: httpx.Client) -> None:
+    assert_problem(client.get("/v2/nothing"), 404, "not-found")
+    wrong = assert_problem(client.delete("/v1/actions"), 405, "method-not-allowed")
+    assert wrong["detail"].startswith("DELETE")
+    stream = client.get("/mcp", headers={"Accept": "text/event-stream"})
+    assert_problem(stream, 405, "method-not-allowed")
+    assert stream.headers["Allow"] == "POST"

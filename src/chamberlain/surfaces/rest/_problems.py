@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,11 +13,13 @@ from ...errors import AuthenticationError, ChamberlainError
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_response(error: ChamberlainError, *, instance: str | None = None, **more: Any) -> Response:
+def problem_response(
+    error: ChamberlainError, *, instance: str | None = None, headers: Mapping[str, str] | None = None, **more: Any
+) -> Response:
     body = error.to_problem(**more)
     if instance:
         body["instance"] = instance
-    headers = {}
+    headers = dict(headers or {})
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{error.title}"'
     return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
