@@ -21,6 +21,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import biscuit_auth as biscuit
 from sqlalchemy import insert
@@ -117,9 +118,10 @@ def _authorized(token: biscuit.Biscuit, action: str, audience: str, now: datetim
     return True
 
 
-def _rights_code(actions: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+def _rights_code(actions: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """Exact names become ``right``; ``orders.*`` becomes ``right_prefix("orders.")``."""
-    lines, params = [], {}
+    lines: list[str] = []
+    params: dict[str, Any] = {}
     for i, pattern in enumerate(actions):
         if pattern == "*":
             lines.append(f"right_prefix({{r{i}}});")

@@ -37,7 +37,7 @@ class SQLiteTransaction:
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
     ) -> Result[Any]:
-        return self._conn.execute(statement, params)  # type: ignore[arg-type]
+        return self._conn.execute(statement, params)
 
 
 @functools.cache
@@ -142,7 +142,7 @@ class SQLiteStore:
     async def fetch_all(self, statement: Executable) -> list[RowMapping]:
         conn = self._read_conn()
         try:
-            return list(conn.execute(statement).mappings())  # type: ignore[call-overload]
+            return list(conn.execute(statement).mappings())
         finally:
             conn.rollback()
 

@@ -67,9 +67,9 @@ def render(uri: str, action: Action, result: Any) -> types.TextResourceContents 
     returns = action.contract.returns
     value = result.get("result") if action.contract.wraps_output and isinstance(result, dict) else result
     if returns is bytes:
-        return types.BlobResourceContents(uri=uri, mime_type=action.mime_type or "application/octet-stream", blob=value)
+        return types.BlobResourceContents(uri=uri, mime_type=action.mime_type or "application/octet-stream", blob=str(value))
     if returns is str:
-        return types.TextResourceContents(uri=uri, mime_type=action.mime_type or "text/plain", text=value)
+        return types.TextResourceContents(uri=uri, mime_type=action.mime_type or "text/plain", text=str(value))
     return types.TextResourceContents(
         uri=uri, mime_type=action.mime_type or "application/json", text=orjson.dumps(result).decode()
     )

@@ -81,5 +81,5 @@ class RestSurface:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            self._openapi = JSONResponse(openapi_document(self.gateway.surface)).body
+            self._openapi = bytes(JSONResponse(openapi_document(self.gateway.surface)).body)
         return Response(self._openapi, media_type="application/json")
