@@ -24,6 +24,8 @@ ADVICE = {
     "grant-missing": "Send a grant as `Authorization: Bearer <grant>`.",
     "grant-invalid": "Get a new grant from the operator; do not retry this one.",
     "grant-expired": "Get a fresh grant; the `grant_id` field says which one expired.",
+    "grant-revoked": "The grant (or one it was derived from) was revoked; ask for a new one.",
+    "revocation-unavailable": "Retry shortly: the gateway could not confirm the grant is not revoked, so it refused.",
     "permission-denied": "Ask for a grant that covers the action; `allowed_actions` lists what this one covers.",
     "not-found": "No such endpoint; see `/openapi.json`.",
     "unknown-action": "List the actions your grant may call with `GET /v1/actions` or MCP `tools/list`.",

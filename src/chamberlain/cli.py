@@ -21,6 +21,7 @@ from . import __version__
 from .actions import Surface
 from .app import Runtime, create_app
 from .config import Settings
+from .errors import ChamberlainError
 from .timeutil import parse_duration
 
 T = TypeVar("T")
@@ -242,6 +243,30 @@ def grant_issue(
         )
     else:
         click.echo(issued.token)
+
+
+@grant.command("revoke")
+@click.argument("grant_id", required=False)
+@click.option("--tenant", "tenant_id", default=None, help="Tenant of GRANT_ID.")
+@click.option("--token", default=None, help="Revoke this token (and what was derived from it) instead of a grant id.")
+@click.option("--reason", default="revoked by operator", show_default=True, help="Why; kept with the revocation.")
+@data_dir_option
+def grant_revoke(grant_id: str | None, tenant_id: str | None, token: str | None, reason: str, data_dir: Path | None) -> None:
+    """Revoke GRANT_ID (with every grant derived from it) or one --token; refused from the next call on."""
+    if bool(grant_id) == bool(token) or (grant_id and not tenant_id):
+        raise click.UsageError("give GRANT_ID with --tenant, or --token")
+
+    async def run(rt: Runtime) -> str:
+        if token:
+            return (await rt.authority.revoke_token(token, reason)).id
+        await rt.authority.revoke(tenant_id or "", grant_id or "", reason)
+        return grant_id or ""
+
+    try:
+        revoked = _with_runtime(_settings(data_dir), run)
+    except (LookupError, ChamberlainError) as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    click.echo(f"revoked {revoked}")
 
 
 @main.group()

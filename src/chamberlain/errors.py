@@ -8,7 +8,8 @@ so that a machine client can decide what to do without parsing prose::
     ├── AuthenticationError          401  grant missing, malformed, forged or expired
     │   ├── GrantMissing
     │   ├── GrantInvalid
-    │   └── GrantExpired
+    │   ├── GrantExpired
+    │   └── GrantRevoked
     ├── PermissionDenied             403  the grant does not cover this action
     ├── NotFound                     404
     │   ├── UnknownAction
@@ -19,7 +20,8 @@ so that a machine client can decide what to do without parsing prose::
     │   └── BodyTooLarge             413
     ├── MethodNotAllowed             405
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
-    └── InternalError                500  a bug or an outage; retryable, never leaks details
+    ├── InternalError                500  a bug or an outage; retryable, never leaks details
+    └── RevocationUnavailable        503  revocation state unreadable: refused, never failed open
 
 Handlers raise :class:`ActionError` for business refusals (``order not found``);
 anything else they raise becomes :class:`InternalError` with no details exposed.
@@ -43,12 +45,14 @@ __all__ = [
     "GrantExpired",
     "GrantInvalid",
     "GrantMissing",
+    "GrantRevoked",
     "InternalError",
     "InvalidInput",
     "MalformedJSON",
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
+    "RevocationUnavailable",
     "UnknownAction",
     "all_error_types",
 ]
@@ -91,6 +95,10 @@ class AuthenticationError(ChamberlainError):
     title = "Authentication required"
     status = 401
 
+    verified: Any = None
+    """The grant, when its signature verified but it was refused (expired, revoked), so the
+    refusal can be recorded in the grant's tenant. Never part of the problem details."""
+
 
 class GrantMissing(AuthenticationError):
     code = "grant-missing"
@@ -105,6 +113,11 @@ class GrantInvalid(AuthenticationError):
 class GrantExpired(AuthenticationError):
     code = "grant-expired"
     title = "Grant has expired"
+
+
+class GrantRevoked(AuthenticationError):
+    code = "grant-revoked"
+    title = "Grant has been revoked"
 
 
 class PermissionDenied(ChamberlainError):
@@ -168,6 +181,13 @@ class InternalError(ChamberlainError):
     code = "internal-error"
     title = "Internal error"
     status = 500
+    retryable = True
+
+
+class RevocationUnavailable(ChamberlainError):
+    code = "revocation-unavailable"
+    title = "Revocation state cannot be read"
+    status = 503
     retryable = True
 
 

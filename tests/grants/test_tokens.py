@@ -7,7 +7,7 @@ import biscuit_auth as biscuit
 import pytest
 
 from chamberlain.app import Runtime
-from chamberlain.errors import GrantExpired, GrantInvalid, GrantMissing, PermissionDenied
+from chamberlain.errors import GrantExpired, GrantInvalid, GrantMissing, GrantRevoked, PermissionDenied, RevocationUnavailable
 from chamberlain.grants import GrantAuthority, Principal
 from chamberlain.timeutil import utc_now
 from tests.conftest import issue
@@ -128,3 +128,38 @@ async def test_private_keys_are_wrapped_at_rest(runtime: Runtime) -> None:
         kid, key = await runtime.keys.signing(row["tenant_id"])
         assert key.to_bytes() not in row["private_key_enc"]
         assert row["private_key_enc"].startswith(b"gAAAAA")  # Fernet token
+
+
+async def test_revoked_grants_and_their_descendants_are_refused(runtime: Runtime) -> None:
+    parent = await runtime.authority.issue("acme", "agent:bot", ["orders.*"], timedelta(hours=1))
+    key = (await runtime.keys.public(1)).public_key  # type: ignore[union-attr]
+    child = biscuit.Biscuit.from_base64(parent.token, key).append(biscuit.BlockBuilder("check if time($t);")).to_base64()
+    sibling = biscuit.Biscuit.from_base64(parent.token, key).append(biscuit.BlockBuilder("check if time($t);")).to_base64()
+    for token in (parent.token, child, sibling):
+        await runtime.authority.verify(token)
+
+    await runtime.authority.revoke_token(child, "sub-agent done")
+    with pytest.raises(GrantRevoked):
+        await runtime.authority.verify(child)
+    await runtime.authority.verify(parent.token)  # revoking a child leaves its parent
+    await runtime.authority.verify(sibling)
+
+    await runtime.authority.revoke("acme", parent.id, "incident")
+    for token in (parent.token, sibling):
+        with pytest.raises(GrantRevoked):
+            await runtime.authority.verify(token)
+    await runtime.authority.revoke("acme", parent.id, "again")  # idempotent
+    with pytest.raises(LookupError):
+        await runtime.authority.revoke("globex", parent.id, "wrong tenant")
+
+
+async def test_revocation_lookup_fails_closed(runtime: Runtime) -> None:
+    from sqlalchemy import text
+
+    token = await issue(runtime)
+    await runtime.authority.verify(token)
+    async with runtime.store.transaction() as tx:  # the revocation state becomes unreadable
+        await tx.execute(text("ALTER TABLE revocations RENAME TO revocations_gone"))
+    with pytest.raises(RevocationUnavailable) as err:
+        await runtime.authority.verify(token)
+    assert err.value.retryable and err.value.status == 503

@@ -17,6 +17,7 @@ Every call is authorized by running the Biscuit authorizer with the call's
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,14 +25,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import biscuit_auth as biscuit
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from ..actions import ACTION_NAME
-from ..errors import GrantExpired, GrantInvalid, GrantMissing, PermissionDenied
-from ..store import Store, grants
+from ..errors import GrantExpired, GrantInvalid, GrantMissing, GrantRevoked, PermissionDenied, RevocationUnavailable
+from ..store import Store, grants, revocations
 from ..timeutil import utc_now
 from ._keys import KeyRing
 from ._principal import Principal
+
+log = logging.getLogger("chamberlain.grants")
 
 _AUTHORITY = """
 tenant({tenant});
@@ -78,6 +81,8 @@ class Grant:
     kid: int
     blocks: int
     token: biscuit.Biscuit = field(repr=False)
+    revocation_ids: tuple[str, ...] = ()
+    """One per block: revoking block 0's id revokes the grant and everything derived from it."""
     _decisions: dict[tuple[str, str], tuple[datetime, bool]] = field(default_factory=dict, repr=False)
 
     def authorize(self, action: str, audience: str, now: datetime) -> None:
@@ -205,8 +210,60 @@ class GrantAuthority:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         if now >= grant.expires_at:
-            raise GrantExpired(f"grant {grant.id} expired at {grant.expires_at.isoformat()}", grant_id=grant.id)
+            expired = GrantExpired(f"grant {grant.id} expired at {grant.expires_at.isoformat()}", grant_id=grant.id)
+            expired.verified = grant
+            raise expired
+        await self._refuse_if_revoked(grant)
         return grant
+
+    async def _refuse_if_revoked(self, grant: Grant) -> None:
+        """Asked of the store on every call, so a revocation holds on every process at once.
+
+        If the answer cannot be read, the call is refused (retryable): never fail open.
+        """
+        query = select(revocations.c.revocation_id).where(
+            revocations.c.tenant_id == grant.tenant, revocations.c.revocation_id.in_(grant.revocation_ids)
+        )
+        try:
+            revoked = await self._store.fetch_one(query)
+        except Exception as err:
+            log.exception("revocation lookup failed for grant %s", grant.id)
+            raise RevocationUnavailable("cannot confirm the grant is not revoked; retry shortly") from err
+        if revoked is not None:
+            refusal = GrantRevoked(f"grant {grant.id} has been revoked", grant_id=grant.id)
+            refusal.verified = grant
+            raise refusal
+
+    async def revoke(self, tenant: str, grant_id: str, reason: str) -> None:
+        """Revoke a grant the gateway issued, and every grant derived from it by attenuation."""
+        row = await self._store.fetch_one(
+            select(grants.c.revocation_id).where(grants.c.tenant_id == tenant, grants.c.id == grant_id)
+        )
+        if row is None:
+            raise LookupError(f"no grant {grant_id!r} in tenant {tenant!r}")
+        await self._record_revocation(tenant, row["revocation_id"], grant_id, reason)
+
+    async def revoke_token(self, token: str, reason: str) -> Grant:
+        """Revoke exactly this token (its last block) and what was derived from it; not its parents."""
+        grant = await self._verify_uncached(token)
+        await self._record_revocation(grant.tenant, grant.revocation_ids[-1], grant.id, reason)
+        return grant
+
+    async def _record_revocation(self, tenant: str, revocation_id: str, grant_id: str, reason: str) -> None:
+        already = await self._store.fetch_one(select(revocations).where(revocations.c.revocation_id == revocation_id))
+        if already is not None:
+            return
+        async with self._store.transaction() as tx:
+            await tx.insert(
+                revocations,
+                {
+                    "revocation_id": revocation_id,
+                    "tenant_id": tenant,
+                    "grant_id": grant_id,
+                    "revoked_at": utc_now().isoformat(),
+                    "reason": reason[:500],
+                },
+            )
 
     async def _verify_uncached(self, token: str) -> Grant:
         try:
@@ -246,4 +303,5 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
         kid=kid,
         blocks=token.block_count(),
         token=token,
+        revocation_ids=tuple(token.revocation_ids),
     )

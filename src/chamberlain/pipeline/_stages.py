@@ -18,6 +18,7 @@ from ..context import Context
 from ..errors import (
     ActionError,
     ActionFailed,
+    AuthenticationError,
     ChamberlainError,
     GrantInvalid,
     InternalError,
@@ -67,6 +68,9 @@ class Authenticate:
     async def __call__(self, call: Call, next: Next) -> Outcome:
         try:
             call.grant = await self._authority.verify(call.token)
+        except AuthenticationError as err:
+            call.grant = err.verified  # expired or revoked: recorded in the grant's own tenant
+            return Outcome(call, error=err)
         except ChamberlainError as err:
             return Outcome(call, error=err)
         call.reasons.append({"stage": self.name, "grant_id": call.grant.id, "chain": call.grant.chain})

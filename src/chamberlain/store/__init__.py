@@ -3,7 +3,7 @@
 from ._base import Store, Transaction
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
-from ._schema import calls, grants, metadata, tenant_keys, tenants
+from ._schema import calls, grants, metadata, revocations, tenant_keys, tenants
 from ._sqlite import SQLiteStore
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "grants",
     "metadata",
     "open_store",
+    "revocations",
     "tenant_keys",
     "tenants",
     "upgrade",

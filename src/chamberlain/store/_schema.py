@@ -45,6 +45,16 @@ grants = Table(
     Column("revocation_id", Text, nullable=False),
 )
 
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("revocation_id", Text, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("grant_id", String(40), nullable=True),
+    Column("revoked_at", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
 calls = Table(
     "calls",
     metadata,

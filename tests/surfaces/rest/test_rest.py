@@ -181,3 +181,46 @@ def test_unknown_endpoints_and_methods_are_problems(client: httpx.Client) -> Non
     stream = client.get("/mcp", headers={"Accept": "text/event-stream"})
     assert_problem(stream, 405, "method-not-allowed")
     assert stream.headers["Allow"] == "POST"
+
+
+def test_revocation_from_another_process_holds_on_the_next_call(client: httpx.Client, demo_server: DemoServer) -> None:
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from chamberlain.cli import main
+
+    token = asyncio.run(demo_server.issue(ACME, ["orders.get"]))
+    assert client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token)).status_code == 200
+    grant_id = json.loads(
+        CliRunner()
+        .invoke(
+            main,
+            [
+                "grant",
+                "issue",
+                "--tenant",
+                ACME,
+                "--principal",
+                "agent:x",
+                "--actions",
+                "orders.get",
+                "--json",
+                "--data-dir",
+                str(demo_server.data),
+            ],
+        )
+        .output
+    )["id"]
+    assert grant_id.startswith("g_")
+    revoke = CliRunner().invoke(
+        main, ["grant", "revoke", "--token", token, "--reason", "test", "--data-dir", str(demo_server.data)]
+    )
+    assert revoke.exit_code == 0, revoke.output
+    refused = assert_problem(
+        client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token)), 401, "grant-revoked"
+    )
+    record = client.get(f"/v1/calls/{refused['call_id']}", headers=bearer(demo_server.grants[ACME])).json()
+    assert record["decision"] == "refused" and record["error_type"].endswith("/grant-revoked")
+    assert_problem(client.get("/v1/actions", headers=bearer(token)), 401, "grant-revoked")
