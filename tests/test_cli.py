@@ -102,3 +102,27 @@ def test_demo_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
     (foreign / "file").write_text("keep me")
     result = CliRunner().invoke(main, ["demo", "--data-dir", str(foreign)])
     assert result.exit_code != 0 and (foreign / "file").exists()
+
+
+def test_grant_attenuate_offline(data: Path) -> None:
+    run("tenant", "create", "acme", "--data-dir", str(data))
+    parent = run(
+        "grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.*", "--data-dir", str(data)
+    )
+    token = parent.output.strip()  # type: ignore[attr-defined]
+    child = run(
+        "grant", "attenuate", token, "--actions", "orders.get", "--ttl", "5m", "--to", "agent:sub", "--data-dir", str(data)
+    )
+    narrowed = child.output.strip()  # type: ignore[attr-defined]
+
+    async def check() -> tuple[list[str], tuple[str, ...]]:
+        rt = Runtime(Surface("x"), Settings(data_dir=data))
+        async with rt.running():
+            grant = await rt.authority.verify(narrowed)
+            return grant.chain, grant.delegates
+
+    chain, delegates = asyncio.run(check())
+    assert chain == ["tenant:acme", "agent:bot", "agent:sub"] and delegates == ("agent:sub",)
+    for bad in (["garbage", "--ttl", "5m"], [token], [token, "--actions", "orders.ref*"]):
+        result = CliRunner().invoke(main, ["grant", "attenuate", *bad, "--data-dir", str(data)])
+        assert result.exit_code != 0 and "Traceback" not in result.output

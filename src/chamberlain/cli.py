@@ -245,6 +245,51 @@ def grant_issue(
         click.echo(issued.token)
 
 
+@grant.command("attenuate")
+@click.argument("token")
+@click.option("--actions", default=None, help="Keep only these (comma-separated names or globs).")
+@click.option("--ttl", default=None, help="End sooner: 90s, 15m, 1h.")
+@click.option("--to", "delegate_to", default=None, help="The sub-agent receiving it, e.g. agent:researcher.")
+@click.option(
+    "--public-key",
+    default=None,
+    envvar="CHAMBERLAIN_PUBLIC_KEY",
+    help="The tenant's public key (hex, from GET /v1/tenants/{tenant}/keys); else read from --data-dir.",
+)
+@data_dir_option
+def grant_attenuate(
+    token: str, actions: str | None, ttl: str | None, delegate_to: str | None, public_key: str | None, data_dir: Path | None
+) -> None:
+    """Print a narrower grant derived from TOKEN, offline: it can only allow less."""
+    from .grants import attenuate
+
+    try:
+        key = public_key or _with_runtime(_settings(data_dir), lambda rt: _public_key_for(rt, token))
+        narrowed = attenuate(
+            token,
+            key,
+            actions=[a.strip() for a in actions.split(",") if a.strip()] if actions else None,
+            ttl=parse_duration(ttl) if ttl else None,
+            delegate_to=delegate_to,
+        )
+    except (ValueError, LookupError) as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    click.echo(narrowed)
+
+
+async def _public_key_for(rt: Runtime, token: str) -> str:
+    import biscuit_auth
+
+    try:
+        kid = biscuit_auth.UnverifiedBiscuit.from_base64(token).root_key_id()
+    except Exception as err:  # the library raises several types for garbage input
+        raise ValueError("not a well-formed grant") from err
+    key = await rt.keys.public(kid) if kid is not None else None
+    if key is None:
+        raise LookupError("no key in this data folder signed the grant; pass --public-key")
+    return bytes(key.public_key.to_bytes()).hex()
+
+
 @grant.command("revoke")
 @click.argument("grant_id", required=False)
 @click.option("--tenant", "tenant_id", default=None, help="Tenant of GRANT_ID.")

@@ -1,7 +1,18 @@
 """Capability tokens (Biscuit): issue, verify, authorize; per-tenant keys."""
 
+from ._attenuate import attenuate, public_key_from_hex
 from ._keys import KeyRing, TenantKey, load_master_key
 from ._principal import Principal
 from ._token import Grant, GrantAuthority, IssuedGrant
 
-__all__ = ["Grant", "GrantAuthority", "IssuedGrant", "KeyRing", "Principal", "TenantKey", "load_master_key"]
+__all__ = [
+    "Grant",
+    "GrantAuthority",
+    "IssuedGrant",
+    "KeyRing",
+    "Principal",
+    "TenantKey",
+    "attenuate",
+    "load_master_key",
+    "public_key_from_hex",
+]

@@ -85,6 +85,23 @@ class KeyRing:
             self._public[kid] = key
         return key
 
+    async def published(self, tenant: str) -> list[dict[str, object]]:
+        """The tenant's public keys, for anyone who verifies or attenuates its grants offline."""
+        rows = await self._store.fetch_all(
+            select(tenant_keys).where(tenant_keys.c.tenant_id == tenant).order_by(tenant_keys.c.kid)
+        )
+        return [
+            {
+                "kid": row["kid"],
+                "alg": row["algorithm"],
+                "use": row["purpose"],
+                "public_key": row["public_key"].hex(),
+                "created_at": row["created_at"],
+                "status": "retired" if row["retired_at"] else "active",
+            }
+            for row in rows
+        ]
+
     async def signing(self, tenant: str) -> tuple[int, biscuit.PrivateKey]:
         row = await self._store.fetch_one(
             select(tenant_keys)

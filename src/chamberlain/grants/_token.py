@@ -57,6 +57,7 @@ _BEHALF = biscuit.Rule("behalf($who) <- on_behalf_of($who)")
 _RIGHTS = biscuit.Rule("rights($r) <- right($r)")
 _PREFIXES = biscuit.Rule("prefixes($p) <- right_prefix($p)")
 _EXPIRY = biscuit.Rule("exp($t) <- expires($t)")
+_DELEGATE = biscuit.Rule("to($p) <- delegated_to($p)")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Grant:
     kid: int
     blocks: int
     token: biscuit.Biscuit = field(repr=False)
+    delegates: tuple[str, ...] = ()
+    """Sub-agents named by attenuation blocks, in order; the last one is acting."""
     revocation_ids: tuple[str, ...] = ()
     """One per block: revoking block 0's id revokes the grant and everything derived from it."""
     _decisions: dict[tuple[str, str], tuple[datetime, bool]] = field(default_factory=dict, repr=False)
@@ -111,7 +114,31 @@ class Grant:
         if self.principal.on_behalf_of:
             chain.append(self.principal.on_behalf_of)
         chain.append(self.principal.id)
+        chain.extend(self.delegates)
         return chain
+
+    @property
+    def acting(self) -> Principal:
+        """Who is calling: the last delegate of an attenuated grant (on behalf of the one
+        before it), else the grant's principal."""
+        if not self.delegates:
+            return self.principal
+        return Principal(self.delegates[-1], self.chain[-2])
+
+
+def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime]]:
+    """Who each attenuation block delegated to, and the expiries the blocks set.
+
+    Facts in attenuation blocks grant nothing; these two are read only to show the
+    delegation chain and to report a narrowed expiry as ``grant-expired``.
+    """
+    delegates: list[str] = []
+    expiries: list[datetime] = []
+    for index in range(1, token.block_count()):
+        block = biscuit.AuthorizerBuilder(token.block_source(index)).build_unauthenticated()  # type: ignore[attr-defined]
+        delegates += [f.terms[0] for f in block.query(_DELEGATE)]
+        expiries += [f.terms[0] for f in block.query(_EXPIRY)]
+    return delegates, expiries
 
 
 def _authorized(token: biscuit.Biscuit, action: str, audience: str, now: datetime) -> bool:
@@ -147,7 +174,7 @@ class GrantAuthority:
 
     def __init__(self, store: Store, keys: KeyRing, audience: str, cache_size: int = 4096) -> None:
         self._store = store
-        self._keys = keys
+        self.keys = keys
         self.audience = audience
         self._cache: OrderedDict[str, Grant] = OrderedDict()
         self._cache_size = cache_size
@@ -165,7 +192,7 @@ class GrantAuthority:
         if ttl <= timedelta(0):
             raise ValueError("a grant's lifetime must be positive")
         who = Principal.parse(principal, on_behalf_of)
-        kid, private_key = await self._keys.signing(tenant)
+        kid, private_key = await self.keys.signing(tenant)
         grant_id = "g_" + secrets.token_hex(12)
         expires = (utc_now() + ttl).replace(microsecond=0)
         rights, params = _rights_code(tuple(actions))
@@ -270,7 +297,7 @@ class GrantAuthority:
             kid = biscuit.UnverifiedBiscuit.from_base64(token).root_key_id()
         except Exception as err:  # the library raises several types for garbage input
             raise GrantInvalid("grant is not a well-formed token") from err
-        key = await self._keys.public(kid) if kid is not None else None
+        key = await self.keys.public(kid) if kid is not None else None
         if key is None:
             raise GrantInvalid("grant is signed by an unknown key")
         try:
@@ -294,12 +321,14 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
     expiry = [f.terms[0] for f in world.query(_EXPIRY)]
     if len(expiry) != 1:
         raise GrantInvalid("grant has no expiry")
+    delegates, narrowed = _attenuation_facts(token)
     return Grant(
         id=grant_id,
         tenant=tenant,
         principal=Principal.parse(principal, behalf[0] if behalf else None),
         actions=tuple(sorted(exact + prefixes)),
-        expires_at=expiry[0],
+        expires_at=min([expiry[0], *narrowed]),
+        delegates=tuple(delegates),
         kid=kid,
         blocks=token.block_count(),
         token=token,

@@ -23,8 +23,8 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
     return {
         "id": call.id,
         "tenant_id": call.tenant,
-        "principal": grant.principal.id if grant else None,
-        "on_behalf_of": grant.principal.on_behalf_of if grant else None,
+        "principal": grant.acting.id if grant else None,
+        "on_behalf_of": grant.acting.on_behalf_of if grant else None,
         "grant_id": grant.id if grant else None,
         "surface": call.surface,
         "action": call.action_name[:200],

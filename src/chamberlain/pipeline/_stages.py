@@ -169,7 +169,7 @@ class Execute:
             async with LazyTransaction(self._store) as tx:
                 if action.contract.context_param:
                     kwargs[action.contract.context_param] = Context(
-                        call.grant.tenant, call.grant.principal, call.id, call.trace_id, tx
+                        call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx
                     )
                 async with asyncio.timeout(self._timeout):
                     value = await action.handler(**kwargs)

@@ -224,3 +224,34 @@ def test_revocation_from_another_process_holds_on_the_next_call(client: httpx.Cl
     record = client.get(f"/v1/calls/{refused['call_id']}", headers=bearer(demo_server.grants[ACME])).json()
     assert record["decision"] == "refused" and record["error_type"].endswith("/grant-revoked")
     assert_problem(client.get("/v1/actions", headers=bearer(token)), 401, "grant-revoked")
+
+
+def test_attenuated_grant_narrows_and_shows_the_chain(client: httpx.Client, demo_server: DemoServer) -> None:
+    from datetime import timedelta
+
+    from chamberlain.grants import attenuate
+
+    parent = demo_server.grants[ACME]
+    keys = client.get(f"/v1/tenants/{ACME}/keys").json()["keys"]
+    assert keys[0]["alg"] == "ed25519" and keys[0]["status"] == "active" and "private" not in str(keys)
+    assert_problem(client.get("/v1/tenants/nobody/keys"), 404, "not-found")
+
+    child = attenuate(
+        parent, keys[0]["public_key"], actions=["orders.get"], ttl=timedelta(minutes=5), delegate_to="agent:researcher"
+    )
+    ok = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(child))
+    assert ok.status_code == 200
+    record = client.get(f"/v1/calls/{ok.json()['call_id']}", headers=bearer(parent)).json()
+    assert record["principal"] == "agent:researcher" and record["on_behalf_of"] == "agent:support-bot"
+    assert record["reasons"][0]["chain"] == ["tenant:acme-shop", "user:ops-lead", "agent:support-bot", "agent:researcher"]
+    assert record["reasons"][-1]["blocks"] == 2
+
+    refund = {"order_id": "o_1001", "amount": {"amount_minor": 1, "currency": "EUR"}, "reason": "test"}
+    assert_problem(client.post("/v1/actions/orders.refund", json=refund, headers=bearer(child)), 403, "permission-denied")
+    listed = client.get("/v1/actions", headers=bearer(child)).json()["actions"]
+    assert [a["name"] for a in listed] == ["orders.get"]
+    # A grandchild cannot widen what its parent narrowed.
+    wider = attenuate(child, keys[0]["public_key"], actions=["orders.*", "customers.*"])
+    assert_problem(
+        client.post("/v1/actions/customers.get", json={"customer_id": "c_1"}, headers=bearer(wider)), 403, "permission-denied"
+    )

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...errors import ChamberlainError
+from ...errors import ChamberlainError, NotFound
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway
 from .._credentials import presented_grant, requested_tenant
@@ -36,6 +36,7 @@ class RestSurface:
             Route("/v1/actions/{name}", self.call_action, methods=["POST"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
         ]
 
     async def call_action(self, request: Request) -> Response:
@@ -78,6 +79,14 @@ class RestSurface:
         except ChamberlainError as err:
             return problem_response(err)
         return JSONResponse(record)
+
+    async def tenant_keys(self, request: Request) -> Response:
+        """Public: the keys that verify this tenant's grants (a JWKS-like document)."""
+        tenant = request.path_params["tenant"]
+        keys = await self.gateway.authority.keys.published(tenant)
+        if not keys:
+            return problem_response(NotFound("no such tenant"))
+        return JSONResponse({"tenant": tenant, "keys": keys})
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
