@@ -27,6 +27,7 @@ ADVICE = {
     "grant-revoked": "The grant (or one it was derived from) was revoked; ask for a new one.",
     "revocation-unavailable": "Retry shortly: the gateway could not confirm the grant is not revoked, so it refused.",
     "permission-denied": "Ask for a grant that covers the action; `allowed_actions` lists what this one covers.",
+    "constraint-violated": "Stay within the grant's `constraints` (listed in the problem) or ask for a wider grant.",
     "not-found": "No such endpoint; see `/openapi.json`.",
     "unknown-action": "List the actions your grant may call with `GET /v1/actions` or MCP `tools/list`.",
     "call-not-found": "Check the id; records are visible to their own tenant only.",

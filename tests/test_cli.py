@@ -84,7 +84,7 @@ def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str)
 
 def test_db_upgrade_and_call_show(data: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(data))
-    assert "revision 0002" in result.output  # type: ignore[attr-defined]
+    assert "revision 0003" in result.output  # type: ignore[attr-defined]
     missing = CliRunner().invoke(main, ["call", "show", "call_nope", "--tenant", "acme", "--data-dir", str(data)])
     assert missing.exit_code != 0 and "no call" in missing.output
 
@@ -126,3 +126,12 @@ def test_grant_attenuate_offline(data: Path) -> None:
     for bad in (["garbage", "--ttl", "5m"], [token], [token, "--actions", "orders.ref*"]):
         result = CliRunner().invoke(main, ["grant", "attenuate", *bad, "--data-dir", str(data)])
         assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+def test_grant_issue_with_constraints(data: Path) -> None:
+    run("tenant", "create", "acme", "--data-dir", str(data))
+    args = ["grant", "issue", "--tenant", "acme", "--principal", "agent:bot", "--actions", "orders.*", "--json"]
+    issued = run(*args, "--constraint", "orders.refund: amount.amount_minor <= 5000", "--data-dir", str(data))
+    assert json.loads(issued.output)["constraints"] == ["orders.refund: amount.amount_minor <= 5000"]  # type: ignore[attr-defined]
+    bad = CliRunner().invoke(main, [*args, "--constraint", "orders.refund: amount <= lots", "--data-dir", str(data)])
+    assert bad.exit_code != 0 and "constraint" in bad.output and "Traceback" not in bad.output

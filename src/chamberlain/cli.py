@@ -213,10 +213,23 @@ def grant() -> None:
 @click.option("--actions", required=True, help="Comma-separated names or globs, e.g. 'orders.*,customers.get'.")
 @click.option("--ttl", default="1h", show_default=True, help="Lifetime: 90s, 15m, 1h, 7d.")
 @click.option("--on-behalf-of", default=None, help="Whom the principal acts for, e.g. user:alice.")
+@click.option(
+    "--constraint",
+    "constraints",
+    multiple=True,
+    help="Limit arguments, e.g. 'orders.refund: amount.amount_minor <= 5000' (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print id, expiry and token as JSON.")
 @data_dir_option
 def grant_issue(
-    tenant_id: str, principal: str, actions: str, ttl: str, on_behalf_of: str | None, as_json: bool, data_dir: Path | None
+    tenant_id: str,
+    principal: str,
+    actions: str,
+    ttl: str,
+    on_behalf_of: str | None,
+    constraints: tuple[str, ...],
+    as_json: bool,
+    data_dir: Path | None,
 ) -> None:
     """Print a new grant for PRINCIPAL in TENANT."""
     try:
@@ -224,7 +237,9 @@ def grant_issue(
         names = [a.strip() for a in actions.split(",") if a.strip()]
         issued = _with_runtime(
             _settings(data_dir),
-            lambda rt: rt.authority.issue(tenant_id, principal, names, lifetime, on_behalf_of=on_behalf_of),
+            lambda rt: rt.authority.issue(
+                tenant_id, principal, names, lifetime, on_behalf_of=on_behalf_of, constraints=constraints
+            ),
         )
     except (ValueError, LookupError) as err:
         raise click.ClickException(str(err).strip("'\"")) from err
@@ -236,6 +251,7 @@ def grant_issue(
                     "tenant": issued.tenant,
                     "principal": issued.principal.id,
                     "actions": list(issued.actions),
+                    "constraints": list(constraints),
                     "expires_at": issued.expires_at.isoformat(),
                     "token": issued.token,
                 }
@@ -250,6 +266,7 @@ def grant_issue(
 @click.option("--actions", default=None, help="Keep only these (comma-separated names or globs).")
 @click.option("--ttl", default=None, help="End sooner: 90s, 15m, 1h.")
 @click.option("--to", "delegate_to", default=None, help="The sub-agent receiving it, e.g. agent:researcher.")
+@click.option("--constraint", "constraints", multiple=True, help="Add an argument constraint (repeatable).")
 @click.option(
     "--public-key",
     default=None,
@@ -258,7 +275,13 @@ def grant_issue(
 )
 @data_dir_option
 def grant_attenuate(
-    token: str, actions: str | None, ttl: str | None, delegate_to: str | None, public_key: str | None, data_dir: Path | None
+    token: str,
+    actions: str | None,
+    ttl: str | None,
+    delegate_to: str | None,
+    constraints: tuple[str, ...],
+    public_key: str | None,
+    data_dir: Path | None,
 ) -> None:
     """Print a narrower grant derived from TOKEN, offline: it can only allow less."""
     from .grants import attenuate
@@ -271,6 +294,7 @@ def grant_attenuate(
             actions=[a.strip() for a in actions.split(",") if a.strip()] if actions else None,
             ttl=parse_duration(ttl) if ttl else None,
             delegate_to=delegate_to,
+            constraints=constraints,
         )
     except (ValueError, LookupError) as err:
         raise click.ClickException(str(err).strip("'\"")) from err

@@ -11,6 +11,7 @@ so that a machine client can decide what to do without parsing prose::
     │   ├── GrantExpired
     │   └── GrantRevoked
     ├── PermissionDenied             403  the grant does not cover this action
+    │   └── ConstraintViolated            ... or not with these arguments
     ├── NotFound                     404
     │   ├── UnknownAction
     │   └── CallNotFound
@@ -42,6 +43,7 @@ __all__ = [
     "BodyTooLarge",
     "CallNotFound",
     "ChamberlainError",
+    "ConstraintViolated",
     "GrantExpired",
     "GrantInvalid",
     "GrantMissing",
@@ -124,6 +126,11 @@ class PermissionDenied(ChamberlainError):
     code = "permission-denied"
     title = "Grant does not allow this action"
     status = 403
+
+
+class ConstraintViolated(PermissionDenied):
+    code = "constraint-violated"
+    title = "Arguments break the grant's constraints"
 
 
 class NotFound(ChamberlainError):

@@ -15,6 +15,7 @@ import biscuit_auth as biscuit
 
 from ..actions import ACTION_NAME
 from ..timeutil import utc_now
+from ._constraints import Constraint
 from ._principal import Principal
 
 __all__ = ["attenuate", "public_key_from_hex"]
@@ -53,13 +54,14 @@ def attenuate(
     actions: Sequence[str] | None = None,
     ttl: timedelta | None = None,
     delegate_to: str | None = None,
+    constraints: Sequence[str] = (),
 ) -> str:
     """A narrower grant: fewer actions, a shorter life, handed to ``delegate_to``.
 
     Offline: only the tenant's public key is needed, to check the parent is genuine.
     """
-    if not actions and ttl is None and delegate_to is None:
-        raise ValueError("say how to narrow the grant: actions, ttl or delegate_to")
+    if not actions and ttl is None and delegate_to is None and not constraints:
+        raise ValueError("say how to narrow the grant: actions, ttl, constraints or delegate_to")
     key = public_key_from_hex(public_key) if isinstance(public_key, str) else public_key
     try:
         parent = biscuit.Biscuit.from_base64(token, key)
@@ -76,6 +78,10 @@ def attenuate(
             raise ValueError("a lifetime must be positive")
         params["expires"] = (utc_now() + ttl).replace(microsecond=0)
         lines += ["expires({expires});", "check if time($t), $t < {expires};"]
+    for n, text in enumerate(constraints):
+        check, more = Constraint.parse(text).datalog(n)
+        lines.append(check)
+        params.update(more)
     if delegate_to is not None:
         params["delegate"] = Principal.parse(delegate_to).id
         lines.append("delegated_to({delegate});")

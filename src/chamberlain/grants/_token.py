@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +29,18 @@ import biscuit_auth as biscuit
 from sqlalchemy import insert, select
 
 from ..actions import ACTION_NAME
-from ..errors import GrantExpired, GrantInvalid, GrantMissing, GrantRevoked, PermissionDenied, RevocationUnavailable
+from ..errors import (
+    ConstraintViolated,
+    GrantExpired,
+    GrantInvalid,
+    GrantMissing,
+    GrantRevoked,
+    PermissionDenied,
+    RevocationUnavailable,
+)
 from ..store import Store, grants, revocations
 from ..timeutil import utc_now
+from ._constraints import Constraint, argument_facts
 from ._keys import KeyRing
 from ._principal import Principal
 
@@ -58,6 +68,7 @@ _RIGHTS = biscuit.Rule("rights($r) <- right($r)")
 _PREFIXES = biscuit.Rule("prefixes($p) <- right_prefix($p)")
 _EXPIRY = biscuit.Rule("exp($t) <- expires($t)")
 _DELEGATE = biscuit.Rule("to($p) <- delegated_to($p)")
+_CONSTRAINT = biscuit.Rule("c($text) <- constraint($text)")
 
 
 @dataclass(frozen=True)
@@ -84,28 +95,42 @@ class Grant:
     token: biscuit.Biscuit = field(repr=False)
     delegates: tuple[str, ...] = ()
     """Sub-agents named by attenuation blocks, in order; the last one is acting."""
+    constraints: tuple[str, ...] = ()
+    """Argument constraints of every block, as text (for error messages and records)."""
+    uses_arguments: bool = False
     revocation_ids: tuple[str, ...] = ()
     """One per block: revoking block 0's id revokes the grant and everything derived from it."""
     _decisions: dict[tuple[str, str], tuple[datetime, bool]] = field(default_factory=dict, repr=False)
 
-    def authorize(self, action: str, audience: str, now: datetime) -> None:
+    def authorize(self, action: str, audience: str, now: datetime, arguments: Mapping[str, Any] | None = None) -> None:
         """Raise PermissionDenied unless every block of the token allows ``action`` now.
 
-        Biscuit dates have one-second precision, so the authorizer's answer cannot
+        Without ``arguments`` this answers whether the action is in scope at all
+        (discovery); with them, argument constraints are judged too. Biscuit dates have
+        one-second precision, so an answer that does not depend on arguments cannot
         change within a second: it is memoized per (action, audience, second).
         """
         second = now.replace(microsecond=0)
+        if self.uses_arguments and arguments is not None:
+            if _authorized(self.token, action, audience, second, arguments):
+                return
+            if self._in_scope(action, audience, second):
+                raise ConstraintViolated(
+                    f"grant {self.id} allows {action!r} only within its constraints",
+                    grant_id=self.id,
+                    constraints=list(self.constraints),
+                )
+        elif self._in_scope(action, audience, second):
+            return
+        raise PermissionDenied(f"grant {self.id} does not allow {action!r}", grant_id=self.id, allowed_actions=list(self.actions))
+
+    def _in_scope(self, action: str, audience: str, second: datetime) -> bool:
         key = (action, audience)
         memo = self._decisions.get(key)
         if memo is None or memo[0] != second:
-            memo = (second, _authorized(self.token, action, audience, second))
+            memo = (second, _authorized(self.token, action, audience, second, None))
             self._decisions[key] = memo
-        if not memo[1]:
-            raise PermissionDenied(
-                f"grant {self.id} does not allow {action!r}",
-                grant_id=self.id,
-                allowed_actions=list(self.actions),
-            )
+        return memo[1]
 
     @property
     def chain(self) -> list[str]:
@@ -126,7 +151,7 @@ class Grant:
         return Principal(self.delegates[-1], self.chain[-2])
 
 
-def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime]]:
+def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime], list[str]]:
     """Who each attenuation block delegated to, and the expiries the blocks set.
 
     Facts in attenuation blocks grant nothing; these two are read only to show the
@@ -134,15 +159,24 @@ def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime
     """
     delegates: list[str] = []
     expiries: list[datetime] = []
+    constraints: list[str] = []
     for index in range(1, token.block_count()):
         block = biscuit.AuthorizerBuilder(token.block_source(index)).build_unauthenticated()  # type: ignore[attr-defined]
         delegates += [f.terms[0] for f in block.query(_DELEGATE)]
         expiries += [f.terms[0] for f in block.query(_EXPIRY)]
-    return delegates, expiries
+        constraints += [f.terms[0] for f in block.query(_CONSTRAINT)]
+    return delegates, expiries, constraints
 
 
-def _authorized(token: biscuit.Biscuit, action: str, audience: str, now: datetime) -> bool:
-    builder = biscuit.AuthorizerBuilder(_AUTHORIZER, {"now": now, "audience": audience, "action": action})
+def _authorized(token: biscuit.Biscuit, action: str, audience: str, now: datetime, arguments: Mapping[str, Any] | None) -> bool:
+    params: dict[str, Any] = {"now": now, "audience": audience, "action": action}
+    if arguments is None:
+        code = _AUTHORIZER + "discovery(true);"
+    else:
+        facts, more = argument_facts(arguments)
+        code = _AUTHORIZER + facts
+        params.update(more)
+    builder = biscuit.AuthorizerBuilder(code, params)
     try:
         builder.build(token).authorize()
     except biscuit.AuthorizationError:
@@ -186,6 +220,7 @@ class GrantAuthority:
         actions: list[str] | tuple[str, ...],
         ttl: timedelta,
         on_behalf_of: str | None = None,
+        constraints: Sequence[str | Constraint] = (),
     ) -> IssuedGrant:
         if not actions:
             raise ValueError("a grant must name at least one action")
@@ -196,6 +231,11 @@ class GrantAuthority:
         grant_id = "g_" + secrets.token_hex(12)
         expires = (utc_now() + ttl).replace(microsecond=0)
         rights, params = _rights_code(tuple(actions))
+        parsed = [c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints]
+        for n, constraint in enumerate(parsed):
+            check, more = constraint.datalog(n)
+            rights += "\n" + check
+            params.update(more)
         code = _AUTHORITY + rights + ("\non_behalf_of({behalf});" if who.on_behalf_of else "")
         params.update(
             tenant=tenant,
@@ -217,6 +257,7 @@ class GrantAuthority:
                     principal=who.id,
                     on_behalf_of=who.on_behalf_of,
                     actions=list(actions),
+                    constraints=[str(c) for c in parsed],
                     kid=kid,
                     issued_at=utc_now().isoformat(),
                     expires_at=expires.isoformat(),
@@ -321,7 +362,9 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
     expiry = [f.terms[0] for f in world.query(_EXPIRY)]
     if len(expiry) != 1:
         raise GrantInvalid("grant has no expiry")
-    delegates, narrowed = _attenuation_facts(token)
+    delegates, narrowed, narrowing = _attenuation_facts(token)
+    constraints = [f.terms[0] for f in world.query(_CONSTRAINT)] + narrowing
+    sources = [token.block_source(i) for i in range(token.block_count())]
     return Grant(
         id=grant_id,
         tenant=tenant,
@@ -329,6 +372,8 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
         actions=tuple(sorted(exact + prefixes)),
         expires_at=min([expiry[0], *narrowed]),
         delegates=tuple(delegates),
+        constraints=tuple(constraints),
+        uses_arguments=any("arg(" in source for source in sources),
         kid=kid,
         blocks=token.block_count(),
         token=token,

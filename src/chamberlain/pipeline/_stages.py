@@ -141,10 +141,15 @@ class AuthorizeGrant:
     async def __call__(self, call: Call, next: Next) -> Outcome:
         assert call.grant is not None and call.action is not None
         try:
-            call.grant.authorize(call.action.name, self._authority.audience, utc_now())
+            grant = call.grant
+            arguments = call.args.model_dump(mode="json") if grant.uses_arguments and call.args is not None else {}
+            grant.authorize(call.action.name, self._authority.audience, utc_now(), arguments)
         except ChamberlainError as err:
             return Outcome(call, error=err)
-        call.reasons.append({"stage": self.name, "allowed_by": f"grant:{call.grant.id}", "blocks": call.grant.blocks})
+        reason: dict[str, object] = {"stage": self.name, "allowed_by": f"grant:{call.grant.id}", "blocks": call.grant.blocks}
+        if call.grant.constraints:
+            reason["constraints"] = list(call.grant.constraints)
+        call.reasons.append(reason)
         return await next(call)
 
 

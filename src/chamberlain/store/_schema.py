@@ -39,6 +39,7 @@ grants = Table(
     Column("principal", Text, nullable=False),
     Column("on_behalf_of", Text, nullable=True),
     Column("actions", JSON, nullable=False),
+    Column("constraints", JSON, nullable=True),
     Column("kid", Integer, nullable=False),
     Column("issued_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=False),
