@@ -289,15 +289,12 @@ class GrantAuthority:
 
         If the answer cannot be read, the call is refused (retryable): never fail open.
         """
-        query = select(revocations.c.revocation_id).where(
-            revocations.c.tenant_id == grant.tenant, revocations.c.revocation_id.in_(grant.revocation_ids)
-        )
         try:
-            revoked = await self._store.fetch_one(query)
+            revoked = await self._store.any_of(revocations, grant.tenant, "revocation_id", grant.revocation_ids)
         except Exception as err:
             log.exception("revocation lookup failed for grant %s", grant.id)
             raise RevocationUnavailable("cannot confirm the grant is not revoked; retry shortly") from err
-        if revoked is not None:
+        if revoked:
             refusal = GrantRevoked(f"grant {grant.id} has been revoked", grant_id=grant.id)
             refusal.verified = grant
             raise refusal

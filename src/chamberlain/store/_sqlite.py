@@ -47,11 +47,17 @@ def _insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
     return sql, columns, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
+@functools.cache
+def _any_of_sql(table: str, column: str, count: int) -> str:
+    marks = ", ".join("?" for _ in range(count))
+    return f"SELECT 1 FROM {table} WHERE tenant_id = ? AND {column} IN ({marks}) LIMIT 1"
+
+
 def _to_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _engine(url: str, begin: str) -> Engine:
+def _engine(url: str, begin: str | None) -> Engine:
     engine = create_engine(
         url,
         poolclass=StaticPool,
@@ -71,9 +77,11 @@ def _engine(url: str, begin: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=5000")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql(begin)
 
     return engine
 
@@ -113,8 +121,10 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._engine = _engine(self.url, "BEGIN IMMEDIATE")
         self._writer = self._engine.connect()
-        # A second engine so reads see committed data while a write is open.
-        self._reader_engine = _engine(self.url, "BEGIN")
+        # A second engine so reads see committed data while a write is open. Its reads run
+        # in SQLite's autocommit mode: each SELECT is its own consistent snapshot, and the
+        # hot path (the revocation check on every call) pays no BEGIN/ROLLBACK round trip.
+        self._reader_engine = _engine(self.url, None)
         self._reader = self._reader_engine.connect()
 
     async def close(self) -> None:
@@ -139,13 +149,20 @@ class SQLiteStore:
             raise RuntimeError("store is not open")
         return self._reader
 
-    async def fetch_all(self, statement: Executable) -> list[RowMapping]:
+    async def fetch_all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         conn = self._read_conn()
         try:
-            return list(conn.execute(statement).mappings())
+            return list(conn.execute(statement, params).mappings())
         finally:
             conn.rollback()
 
-    async def fetch_one(self, statement: Executable) -> RowMapping | None:
-        rows = await self.fetch_all(statement)
+    async def any_of(self, table: Table, tenant: str, column: str, values: Sequence[str]) -> bool:
+        if not values:
+            return False
+        sql = _any_of_sql(table.name, table.c[column].name, len(values))
+        cursor = self._read_conn().connection.driver_connection.execute(sql, (tenant, *values))  # type: ignore[union-attr]
+        return cursor.fetchone() is not None
+
+    async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None:
+        rows = await self.fetch_all(statement, params)
         return rows[0] if rows else None
