@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .actions import Surface
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound
-from .grants import GrantAuthority, KeyRing, load_master_key
+from .grants import GrantAuthority, KeyRing, load_master_key, management_surface
 from .pipeline import Gateway
 from .store import SQLiteStore, Store
 from .surfaces.mcp import McpSurface
@@ -44,13 +44,14 @@ class Runtime:
     """One gateway process's parts. Open before use; close when done."""
 
     def __init__(self, surface: Surface, settings: Settings, *, anonymous_grant: str | None = None) -> None:
-        self.surface = surface
         self.settings = settings
         self.store: Store = make_store(settings.store_url)
         master = load_master_key(settings.master_key_path, settings.master_key)
         self.keys = KeyRing(self.store, master)
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)
-        self.gateway = Gateway(surface, self.store, self.authority, action_timeout_s=settings.action_timeout_s)
+        # Grant management is governed like any business action (grants.issue, grants.revoke).
+        self.surface = surface.including(management_surface(self.authority))
+        self.gateway = Gateway(self.surface, self.store, self.authority, action_timeout_s=settings.action_timeout_s)
         self.anonymous_grant = anonymous_grant
         self._opened = False
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .grants import Principal
+    from .grants import Grant, Principal
     from .store import Transaction
 
 __all__ = ["Context"]
@@ -24,3 +24,5 @@ class Context:
     trace_id: str
     tx: Transaction
     """The call's own transaction: writes here commit together with the call record."""
+    grant: Grant
+    """The verified grant the call was made with (its chain, constraints and expiry)."""

@@ -83,6 +83,16 @@ class Surface:
 
         return register
 
+    def including(self, other: Surface) -> Surface:
+        """A new surface with the actions and startup hooks of both; names must not clash."""
+        clash = set(self._actions) & set(other._actions)
+        if clash:
+            raise ValueError(f"actions declared twice: {', '.join(sorted(clash))}")
+        combined = Surface(self.name, description=self.description)
+        combined._actions = {**self._actions, **other._actions}
+        combined._setup = [*self._setup, *other._setup]
+        return combined
+
     def on_startup(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Register ``async fn(store)`` to run when a gateway starts (create tables, seed)."""
         self._setup.append(fn)

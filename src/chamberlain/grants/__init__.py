@@ -2,6 +2,7 @@
 
 from ._attenuate import attenuate, public_key_from_hex
 from ._keys import KeyRing, TenantKey, load_master_key
+from ._management import management_surface
 from ._principal import Principal
 from ._token import Grant, GrantAuthority, IssuedGrant
 
@@ -14,5 +15,6 @@ __all__ = [
     "TenantKey",
     "attenuate",
     "load_master_key",
+    "management_surface",
     "public_key_from_hex",
 ]

@@ -21,6 +21,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +39,7 @@ from ..errors import (
     PermissionDenied,
     RevocationUnavailable,
 )
-from ..store import Store, grants, revocations
+from ..store import Store, Transaction, grants, revocations
 from ..timeutil import utc_now
 from ._constraints import Constraint, argument_facts
 from ._keys import KeyRing
@@ -114,17 +115,19 @@ class Grant:
         if self.uses_arguments and arguments is not None:
             if _authorized(self.token, action, audience, second, arguments):
                 return
-            if self._in_scope(action, audience, second):
+            if self.in_scope(action, audience, second):
                 raise ConstraintViolated(
                     f"grant {self.id} allows {action!r} only within its constraints",
                     grant_id=self.id,
                     constraints=list(self.constraints),
                 )
-        elif self._in_scope(action, audience, second):
+        elif self.in_scope(action, audience, second):
             return
         raise PermissionDenied(f"grant {self.id} does not allow {action!r}", grant_id=self.id, allowed_actions=list(self.actions))
 
-    def _in_scope(self, action: str, audience: str, second: datetime) -> bool:
+    def in_scope(self, action: str, audience: str, now: datetime) -> bool:
+        """Whether the action is allowed at all, arguments aside (what discovery shows)."""
+        second = now.replace(microsecond=0)
         key = (action, audience)
         memo = self._decisions.get(key)
         if memo is None or memo[0] != second:
@@ -221,7 +224,10 @@ class GrantAuthority:
         ttl: timedelta,
         on_behalf_of: str | None = None,
         constraints: Sequence[str | Constraint] = (),
+        *,
+        tx: Transaction | None = None,
     ) -> IssuedGrant:
+        """Mint a grant. With ``tx``, its row commits with the caller's transaction."""
         if not actions:
             raise ValueError("a grant must name at least one action")
         if ttl <= timedelta(0):
@@ -249,7 +255,7 @@ class GrantAuthority:
         builder = biscuit.BiscuitBuilder(code + "\nexpires({expires});", params)
         builder.set_root_key_id(kid)
         token = builder.build(private_key)
-        async with self._store.transaction() as tx:
+        async with nullcontext(tx) if tx is not None else self._store.transaction() as tx:
             await tx.execute(
                 insert(grants).values(
                     id=grant_id,
@@ -299,26 +305,27 @@ class GrantAuthority:
             refusal.verified = grant
             raise refusal
 
-    async def revoke(self, tenant: str, grant_id: str, reason: str) -> None:
+    async def revoke(self, tenant: str, grant_id: str, reason: str, *, tx: Transaction | None = None) -> None:
         """Revoke a grant the gateway issued, and every grant derived from it by attenuation."""
         row = await self._store.fetch_one(
             select(grants.c.revocation_id).where(grants.c.tenant_id == tenant, grants.c.id == grant_id)
         )
         if row is None:
             raise LookupError(f"no grant {grant_id!r} in tenant {tenant!r}")
-        await self._record_revocation(tenant, row["revocation_id"], grant_id, reason)
+        await self._record_revocation(tenant, row["revocation_id"], grant_id, reason, tx)
 
     async def revoke_token(self, token: str, reason: str) -> Grant:
         """Revoke exactly this token (its last block) and what was derived from it; not its parents."""
         grant = await self._verify_uncached(token)
-        await self._record_revocation(grant.tenant, grant.revocation_ids[-1], grant.id, reason)
+        await self._record_revocation(grant.tenant, grant.revocation_ids[-1], grant.id, reason, None)
         return grant
 
-    async def _record_revocation(self, tenant: str, revocation_id: str, grant_id: str, reason: str) -> None:
-        already = await self._store.fetch_one(select(revocations).where(revocations.c.revocation_id == revocation_id))
-        if already is not None:
+    async def _record_revocation(
+        self, tenant: str, revocation_id: str, grant_id: str, reason: str, tx: Transaction | None
+    ) -> None:
+        if await self._store.any_of(revocations, tenant, "revocation_id", [revocation_id]):
             return
-        async with self._store.transaction() as tx:
+        async with nullcontext(tx) if tx is not None else self._store.transaction() as tx:
             await tx.insert(
                 revocations,
                 {

@@ -174,7 +174,7 @@ class Execute:
             async with LazyTransaction(self._store) as tx:
                 if action.contract.context_param:
                     kwargs[action.contract.context_param] = Context(
-                        call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx
+                        call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant
                     )
                 async with asyncio.timeout(self._timeout):
                     value = await action.handler(**kwargs)

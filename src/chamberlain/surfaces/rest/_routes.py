@@ -6,6 +6,8 @@ JSON or problem+json. Every rule is in the pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +36,8 @@ class RestSurface:
         return [
             Route("/v1/actions", self.list_actions, methods=["GET"]),
             Route("/v1/actions/{name}", self.call_action, methods=["POST"]),
+            Route("/v1/grants", self.issue_grant, methods=["POST"]),
+            Route("/v1/grants/{grant_id}", self.revoke_grant, methods=["DELETE"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
@@ -41,8 +45,25 @@ class RestSurface:
 
     async def call_action(self, request: Request) -> Response:
         arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, request.path_params["name"], arguments, body_error)
+
+    async def issue_grant(self, request: Request) -> Response:
+        """``POST /v1/grants`` is the governed action ``grants.issue``."""
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, "grants.issue", arguments, body_error, created=True)
+
+    async def revoke_grant(self, request: Request) -> Response:
+        """``DELETE /v1/grants/{id}`` is the governed action ``grants.revoke``."""
+        arguments: dict[str, Any] = {"grant_id": request.path_params["grant_id"]}
+        if "reason" in request.query_params:
+            arguments["reason"] = request.query_params["reason"]
+        return await self._call(request, "grants.revoke", arguments, None)
+
+    async def _call(
+        self, request: Request, action: str, arguments: Any, body_error: ChamberlainError | None, created: bool = False
+    ) -> Response:
         call = Call(
-            action_name=request.path_params["name"],
+            action_name=action,
             arguments=arguments,
             token=self.token(request),
             surface="rest",
@@ -62,7 +83,7 @@ class RestSurface:
             "version": call.action.version if call.action else None,
             "result": outcome.result,
         }
-        return JSONResponse(body, headers=headers)
+        return JSONResponse(body, status_code=201 if created else 200, headers=headers)
 
     async def list_actions(self, request: Request) -> Response:
         try:
