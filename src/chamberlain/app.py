@@ -17,15 +17,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .actions import Surface
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound
-from .grants import GrantAuthority, KeyRing, load_master_key, management_surface
+from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .pipeline import Gateway
 from .store import SQLiteStore, Store
-from .surfaces.mcp import McpSurface
+from .surfaces.mcp import McpGate, McpSurface
+from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
 
@@ -49,6 +49,7 @@ class Runtime:
         master = load_master_key(settings.master_key_path, settings.master_key)
         self.keys = KeyRing(self.store, master)
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)
+        self.clients = ClientRegistry(self.store, self.authority)
         # Grant management is governed like any business action (grants.issue, grants.revoke).
         self.surface = surface.including(management_surface(self.authority))
         self.gateway = Gateway(self.surface, self.store, self.authority, action_timeout_s=settings.action_timeout_s)
@@ -91,24 +92,6 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
     )
 
 
-class PostOnly:
-    """The MCP endpoint without standalone streams.
-
-    Stateless Chamberlain never sends server-initiated messages, so a GET stream would only
-    hold a connection open. The spec allows answering it with 405.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            error = MethodNotAllowed("the MCP endpoint takes POST; it offers no standalone SSE stream")
-            await problem_response(error, headers={"Allow": "POST"})(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -137,7 +120,11 @@ def create_app(runtime: Runtime) -> Starlette:
             yield
 
     routes: list[Any] = [
-        Route("/mcp", endpoint=PostOnly(StreamableHTTPASGIApp(sessions))),
+        Route(
+            "/mcp",
+            endpoint=McpGate(StreamableHTTPASGIApp(sessions), runtime.gateway, runtime.anonymous_grant, settings.public_url),
+        ),
+        *OAuthSurface(runtime.authority, runtime.clients, settings.public_url).routes,
         Route("/healthz", health, methods=["GET"]),
         *rest.routes,
     ]

@@ -35,6 +35,11 @@ class Settings:
     max_body_bytes: int = _setting(
         1_048_576, "Largest request body accepted on REST and MCP (bytes).", "CHAMBERLAIN_MAX_BODY_BYTES"
     )
+    public_url: str | None = _setting(
+        None,
+        "Base URL clients reach the gateway at (behind a proxy); default: taken from each request.",
+        "CHAMBERLAIN_PUBLIC_URL",
+    )
     action_timeout_s: float = _setting(
         30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ID = re.compile(r"^(agent|human|service|user):[A-Za-z0-9._@-]{1,128}$")
+_ID = re.compile(r"^(agent|human|service|user):[A-Za-z0-9._@_-]{1,128}$")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ class Call:
         enough to show where a call spent its time, and it is known inside the
         transaction that writes the record.
         """
+        if not self.marks:
+            return {}
         now = time.perf_counter()
         ends = [t for _, t in self.marks[1:]] + [now]
         return {name: round((end - start) * 1000, 4) for (name, start), end in zip(self.marks, ends, strict=True)}

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..actions import Action, Surface
-from ..errors import CallNotFound, PermissionDenied
+from ..errors import CallNotFound, ChamberlainError, PermissionDenied
 from ..grants import Grant, GrantAuthority
 from ..store import Store
 from ..tenants import tenant_exists
 from ..timeutil import utc_now
 from ._call import Call, Outcome
-from ._records import read_record
+from ._records import read_record, record_outcome
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
 
@@ -59,6 +59,12 @@ class Gateway:
 
     async def call(self, call: Call) -> Outcome:
         return await self._run(call)
+
+    async def refuse(self, call: Call, error: ChamberlainError) -> Outcome:
+        """Record a refusal a surface made before the pipeline could run (HTTP-level checks)."""
+        outcome = Outcome(call, error=error)
+        await record_outcome(self.store, outcome)
+        return outcome
 
     async def authenticate(self, token: str | None) -> Grant:
         """For read paths (listing actions, reading records): the same grant check."""

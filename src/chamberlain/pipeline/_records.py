@@ -47,6 +47,12 @@ async def write_record(tx: Transaction, outcome: Outcome) -> None:
     outcome.recorded = True
 
 
+async def record_outcome(store: Store, outcome: Outcome) -> None:
+    """Record an outcome in a transaction of its own (refusals, failures)."""
+    async with store.transaction() as tx:
+        await write_record(tx, outcome)
+
+
 def public_record(row: dict[str, Any]) -> dict[str, Any]:
     """The record as ``GET /v1/calls/{id}`` shows it."""
     return {

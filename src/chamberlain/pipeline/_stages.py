@@ -29,7 +29,7 @@ from ..grants import GrantAuthority
 from ..store import LazyTransaction, Store
 from ..timeutil import utc_now
 from ._call import Call, Outcome
-from ._records import write_record
+from ._records import record_outcome, write_record
 from ._stage import Next
 
 log = logging.getLogger("chamberlain.pipeline")
@@ -52,8 +52,7 @@ class RecordCalls:
             log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
             outcome = Outcome(call, error=InternalError("the gateway failed to complete the call", call_id=call.id))
         if not outcome.recorded:
-            async with LazyTransaction(self._store) as tx:
-                await write_record(tx, outcome)
+            await record_outcome(self._store, outcome)
         return outcome
 
 

@@ -3,7 +3,7 @@
 from ._base import Store, Transaction
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
-from ._schema import calls, grants, metadata, revocations, tenant_keys, tenants
+from ._schema import calls, grants, metadata, oauth_clients, revocations, tenant_keys, tenants
 from ._sqlite import SQLiteStore
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "current_revision",
     "grants",
     "metadata",
+    "oauth_clients",
     "open_store",
     "revocations",
     "tenant_keys",

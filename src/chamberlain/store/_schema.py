@@ -56,6 +56,20 @@ revocations = Table(
     Column("reason", Text, nullable=False),
 )
 
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("principal", Text, nullable=False),
+    Column("actions", JSON, nullable=False),
+    Column("constraints", JSON, nullable=False),
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("disabled_at", String(32), nullable=True),
+)
+
 calls = Table(
     "calls",
     metadata,

@@ -12,7 +12,6 @@ from mcp import ClientSession, MCPError
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from chamberlain.surfaces.mcp import AUTH_ERROR_CODE
 from tests.conftest import DemoServer
 
 ACME, GLOBEX = "acme-shop", "globex-store"
@@ -77,14 +76,25 @@ async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoSe
         assert unknown.value.code == -32602
 
 
-async def test_missing_or_bad_grant_is_refused(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, None) as s:
-        with pytest.raises(MCPError) as err:
-            await s.list_tools()
-        assert err.value.code == AUTH_ERROR_CODE
-        assert err.value.data["type"].endswith("/grant-missing")
-        result = await s.call_tool("orders.get", {"order_id": "o_1001"})
-        assert result.is_error and result.structured_content["status"] == 401  # type: ignore[index]
+async def test_missing_or_bad_grant_is_an_http_401_challenge(demo_server: DemoServer) -> None:
+    """MCP clients learn where to get a token from the challenge (RFC 9728)."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        missing = await http.post(demo_server.mcp_url, json=initialize, headers=headers)
+        assert missing.status_code == 401
+        challenge = missing.headers["WWW-Authenticate"]
+        assert challenge.startswith("Bearer resource_metadata=") and "/.well-known/oauth-protected-resource/mcp" in challenge
+        assert missing.json()["code"] == "grant-missing" and missing.json()["call_id"]
+        forged = await http.post(demo_server.mcp_url, json=initialize, headers={**headers, "Authorization": "Bearer nope"})
+        assert forged.status_code == 401 and 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
+        metadata = (await http.get(challenge.split('"')[1])).json()
+        assert metadata["resource"] == demo_server.mcp_url and metadata["authorization_servers"] == [demo_server.base]
 
 
 async def test_tenants_are_isolated(demo_server: DemoServer) -> None:

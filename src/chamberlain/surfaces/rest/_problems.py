@@ -21,7 +21,7 @@ def problem_response(
         body["instance"] = instance
     headers = dict(headers or {})
     if isinstance(error, AuthenticationError):
-        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{error.title}"'
+        headers.setdefault("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{error.title}"')
     return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
