@@ -202,6 +202,32 @@ def tenant_list(data_dir: Path | None) -> None:
         click.echo(f"{row['id']}\t{row['name']}\t{row['created_at']}")
 
 
+@tenant.command("rotate-key")
+@click.argument("tenant_id")
+@data_dir_option
+def tenant_rotate_key(tenant_id: str, data_dir: Path | None) -> None:
+    """Start signing TENANT_ID's grants with a new key; grants from older keys verify until retired."""
+    try:
+        kid = _with_runtime(_settings(data_dir), lambda rt: rt.authority.rotate_key(tenant_id))
+    except Exception as err:  # an unknown tenant breaks the foreign key
+        raise click.ClickException(f"cannot rotate the key of tenant {tenant_id!r}") from err
+    click.echo(f"tenant {tenant_id} now signs with key {kid}")
+
+
+@tenant.command("retire-key")
+@click.argument("tenant_id")
+@click.argument("kid", type=int)
+@click.option("--reason", default="key retired", show_default=True)
+@data_dir_option
+def tenant_retire_key(tenant_id: str, kid: int, reason: str, data_dir: Path | None) -> None:
+    """Retire key KID: every grant it signed is refused from the next call on."""
+    try:
+        _with_runtime(_settings(data_dir), lambda rt: rt.authority.retire_key(tenant_id, kid, reason))
+    except LookupError as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    click.echo(f"retired key {kid} of tenant {tenant_id}")
+
+
 @main.group()
 def grant() -> None:
     """Issue grants (capability tokens) for agents."""

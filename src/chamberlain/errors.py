@@ -8,7 +8,11 @@ so that a machine client can decide what to do without parsing prose::
     ├── AuthenticationError          401  grant missing, malformed, forged or expired
     │   ├── GrantMissing
     │   ├── GrantInvalid
+    │   │   ├── GrantWrongTenant
+    │   │   ├── GrantWrongAudience
+    │   │   └── GrantWidened
     │   ├── GrantExpired
+    │   ├── GrantNotYetValid
     │   └── GrantRevoked
     ├── PermissionDenied             403  the grant does not cover this action
     │   └── ConstraintViolated            ... or not with these arguments
@@ -47,7 +51,11 @@ __all__ = [
     "GrantExpired",
     "GrantInvalid",
     "GrantMissing",
+    "GrantNotYetValid",
     "GrantRevoked",
+    "GrantWidened",
+    "GrantWrongAudience",
+    "GrantWrongTenant",
     "InternalError",
     "InvalidInput",
     "MalformedJSON",
@@ -110,6 +118,26 @@ class GrantMissing(AuthenticationError):
 class GrantInvalid(AuthenticationError):
     code = "grant-invalid"
     title = "Grant is not valid"
+
+
+class GrantWrongTenant(GrantInvalid):
+    code = "grant-wrong-tenant"
+    title = "Grant belongs to another tenant"
+
+
+class GrantWrongAudience(GrantInvalid):
+    code = "grant-wrong-audience"
+    title = "Grant was issued for another gateway"
+
+
+class GrantWidened(GrantInvalid):
+    code = "grant-widened"
+    title = "An attenuation block tries to add rights"
+
+
+class GrantNotYetValid(AuthenticationError):
+    code = "grant-not-yet-valid"
+    title = "Grant is not valid yet"
 
 
 class GrantExpired(AuthenticationError):

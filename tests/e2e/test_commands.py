@@ -39,7 +39,7 @@ def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while "Press Ctrl+C" not in banner and time.monotonic() < deadline:
             banner += proc.stdout.readline()
-        grants = re.findall(r"^\s{2}([A-Za-z0-9_-]{200,})$", banner, re.M)
+        grants = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)
         assert len(grants) == 2, banner
         assert f"http://127.0.0.1:{port}/mcp" in banner
         for grant, currency in zip(grants, ("EUR", "USD"), strict=True):

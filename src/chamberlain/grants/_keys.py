@@ -15,7 +15,7 @@ from pathlib import Path
 
 import biscuit_auth as biscuit
 from cryptography.fernet import Fernet
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from ..store import Store, tenant_keys
 from ..timeutil import utc_now_iso
@@ -78,12 +78,25 @@ class KeyRing:
         key = self._public.get(kid)
         if key is None:
             row = await self._store.fetch_one(select(tenant_keys).where(tenant_keys.c.kid == kid))
-            if row is None or row["retired_at"] is not None:
-                return None
+            if row is None:
+                return None  # a retired key still verifies signatures; the revocation list refuses its grants
             public = biscuit.PublicKey.from_bytes(row["public_key"], _ED25519)  # type: ignore[call-arg]
             key = TenantKey(kid, row["tenant_id"], public)
             self._public[kid] = key
         return key
+
+    async def owner(self, kid: int) -> str | None:
+        row = await self._store.fetch_one(select(tenant_keys.c.tenant_id).where(tenant_keys.c.kid == kid))
+        return None if row is None else str(row["tenant_id"])
+
+    async def mark_retired(self, kid: int) -> None:
+        """Stop signing with ``kid``; grants it signed are refused through the revocation list."""
+        async with self._store.transaction() as tx:
+            await tx.execute(
+                update(tenant_keys)
+                .where(tenant_keys.c.kid == kid, tenant_keys.c.retired_at.is_(None))
+                .values(retired_at=utc_now_iso())
+            )
 
     async def published(self, tenant: str) -> list[dict[str, object]]:
         """The tenant's public keys, for anyone who verifies or attenuates its grants offline."""

@@ -35,7 +35,11 @@ from ..errors import (
     GrantExpired,
     GrantInvalid,
     GrantMissing,
+    GrantNotYetValid,
     GrantRevoked,
+    GrantWidened,
+    GrantWrongAudience,
+    GrantWrongTenant,
     PermissionDenied,
     RevocationUnavailable,
 )
@@ -51,6 +55,7 @@ _AUTHORITY = """
 tenant({tenant});
 principal({principal});
 grant_id({grant_id});
+for_audience({audience});
 check if audience({audience});
 check if time($t), $t < {expires};
 """
@@ -69,6 +74,9 @@ _RIGHTS = biscuit.Rule("rights($r) <- right($r)")
 _PREFIXES = biscuit.Rule("prefixes($p) <- right_prefix($p)")
 _EXPIRY = biscuit.Rule("exp($t) <- expires($t)")
 _DELEGATE = biscuit.Rule("to($p) <- delegated_to($p)")
+_AUDIENCE = biscuit.Rule("aud($a) <- for_audience($a)")
+_NOT_BEFORE = biscuit.Rule("nbf($t) <- not_before($t)")
+_WIDENING = [biscuit.Rule("w($r) <- right($r)"), biscuit.Rule("w($r) <- right_prefix($r)")]
 _CONSTRAINT = biscuit.Rule("c($text) <- constraint($text)")
 
 
@@ -98,6 +106,8 @@ class Grant:
     """Sub-agents named by attenuation blocks, in order; the last one is acting."""
     constraints: tuple[str, ...] = ()
     """Argument constraints of every block, as text (for error messages and records)."""
+    audience: str | None = None
+    not_before: datetime | None = None
     uses_arguments: bool = False
     revocation_ids: tuple[str, ...] = ()
     """One per block: revoking block 0's id revokes the grant and everything derived from it."""
@@ -154,6 +164,10 @@ class Grant:
         return Principal(self.delegates[-1], self.chain[-2])
 
 
+def retired_key_id(kid: int) -> str:
+    return f"key:{kid}"
+
+
 def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime], list[str]]:
     """Who each attenuation block delegated to, and the expiries the blocks set.
 
@@ -165,6 +179,8 @@ def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime
     constraints: list[str] = []
     for index in range(1, token.block_count()):
         block = biscuit.AuthorizerBuilder(token.block_source(index)).build_unauthenticated()  # type: ignore[attr-defined]
+        if any(block.query(rule) for rule in _WIDENING):
+            raise GrantWidened(f"block {index} of the grant declares rights; attenuation may only add checks")
         delegates += [f.terms[0] for f in block.query(_DELEGATE)]
         expiries += [f.terms[0] for f in block.query(_EXPIRY)]
         constraints += [f.terms[0] for f in block.query(_CONSTRAINT)]
@@ -226,6 +242,7 @@ class GrantAuthority:
         constraints: Sequence[str | Constraint] = (),
         *,
         tx: Transaction | None = None,
+        not_before: datetime | None = None,
     ) -> IssuedGrant:
         """Mint a grant. With ``tx``, its row commits with the caller's transaction."""
         if not actions:
@@ -243,6 +260,9 @@ class GrantAuthority:
             rights += "\n" + check
             params.update(more)
         code = _AUTHORITY + rights + ("\non_behalf_of({behalf});" if who.on_behalf_of else "")
+        if not_before is not None:
+            code += "\nnot_before({nbf});\ncheck if time($t), $t >= {nbf};"
+            params["nbf"] = not_before.replace(microsecond=0)
         params.update(
             tenant=tenant,
             principal=who.id,
@@ -283,6 +303,12 @@ class GrantAuthority:
             self._cache[token] = grant
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+        if grant.audience is not None and grant.audience != self.audience:
+            raise GrantWrongAudience(f"grant {grant.id} was issued for {grant.audience!r}, not this gateway")
+        if grant.not_before is not None and now < grant.not_before:
+            early = GrantNotYetValid(f"grant {grant.id} is valid from {grant.not_before.isoformat()}", grant_id=grant.id)
+            early.verified = grant
+            raise early
         if now >= grant.expires_at:
             expired = GrantExpired(f"grant {grant.id} expired at {grant.expires_at.isoformat()}", grant_id=grant.id)
             expired.verified = grant
@@ -295,15 +321,28 @@ class GrantAuthority:
 
         If the answer cannot be read, the call is refused (retryable): never fail open.
         """
+        # A retired signing key is listed as "key:<kid>": one lookup answers both questions.
+        ids = [*grant.revocation_ids, retired_key_id(grant.kid)]
         try:
-            revoked = await self._store.any_of(revocations, grant.tenant, "revocation_id", grant.revocation_ids)
+            revoked = await self._store.any_of(revocations, grant.tenant, "revocation_id", ids)
         except Exception as err:
             log.exception("revocation lookup failed for grant %s", grant.id)
             raise RevocationUnavailable("cannot confirm the grant is not revoked; retry shortly") from err
         if revoked:
-            refusal = GrantRevoked(f"grant {grant.id} has been revoked", grant_id=grant.id)
+            refusal = GrantRevoked(f"grant {grant.id} has been revoked (or its signing key retired)", grant_id=grant.id)
             refusal.verified = grant
             raise refusal
+
+    async def rotate_key(self, tenant: str) -> int:
+        """A new signing key for the tenant; grants signed by older keys verify until retired."""
+        return (await self.keys.create(tenant)).kid
+
+    async def retire_key(self, tenant: str, kid: int, reason: str) -> None:
+        """Refuse every grant signed by ``kid`` from the next call on, on every process."""
+        if await self.keys.owner(kid) != tenant:
+            raise LookupError(f"tenant {tenant!r} has no key {kid}")
+        await self.keys.mark_retired(kid)
+        await self._record_revocation(tenant, retired_key_id(kid), f"key:{kid}", reason, None)
 
     async def revoke(self, tenant: str, grant_id: str, reason: str, *, tx: Transaction | None = None) -> None:
         """Revoke a grant the gateway issued, and every grant derived from it by attenuation."""
@@ -359,7 +398,7 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
         raise GrantInvalid("grant does not name exactly one tenant and principal")
     tenant, principal, grant_id = facts[0].terms
     if tenant != key_tenant:
-        raise GrantInvalid("grant names a tenant its key does not belong to")
+        raise GrantWrongTenant("grant names a tenant its key does not belong to")
     behalf = [f.terms[0] for f in world.query(_BEHALF)]
     exact = [f.terms[0] for f in world.query(_RIGHTS)]
     prefixes = [f.terms[0] + "*" if f.terms[0] else "*" for f in world.query(_PREFIXES)]
@@ -367,6 +406,8 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
     if len(expiry) != 1:
         raise GrantInvalid("grant has no expiry")
     delegates, narrowed, narrowing = _attenuation_facts(token)
+    audiences = [f.terms[0] for f in world.query(_AUDIENCE)]
+    starts = [f.terms[0] for f in world.query(_NOT_BEFORE)]
     constraints = [f.terms[0] for f in world.query(_CONSTRAINT)] + narrowing
     sources = [token.block_source(i) for i in range(token.block_count())]
     return Grant(
@@ -377,6 +418,8 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
         expires_at=min([expiry[0], *narrowed]),
         delegates=tuple(delegates),
         constraints=tuple(constraints),
+        audience=audiences[0] if audiences else None,
+        not_before=starts[0] if starts else None,
         uses_arguments=any("arg(" in source for source in sources),
         kid=kid,
         blocks=token.block_count(),

@@ -21,6 +21,7 @@ from ..errors import (
     AuthenticationError,
     ChamberlainError,
     GrantInvalid,
+    GrantWrongTenant,
     InternalError,
     InvalidInput,
     UnknownAction,
@@ -88,7 +89,7 @@ class ResolveTenant:
         assert call.grant is not None
         tenant = call.grant.tenant
         if call.requested_tenant is not None and call.requested_tenant != tenant:
-            return Outcome(call, error=GrantInvalid("grant belongs to another tenant than the one requested"))
+            return Outcome(call, error=GrantWrongTenant("grant belongs to another tenant than the one requested"))
         if not await self._exists(tenant):
             return Outcome(call, error=GrantInvalid("grant's tenant does not exist"))
         return await next(call)

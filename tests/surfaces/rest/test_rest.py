@@ -86,7 +86,7 @@ def test_refusals_are_problem_details_with_a_record(client: httpx.Client, demo_s
     assert_problem(
         client.post("/v1/actions/orders.get", json={}, headers={**bearer(token), "Chamberlain-Tenant": GLOBEX}),
         401,
-        "grant-invalid",
+        "grant-wrong-tenant",
     )
 
 
