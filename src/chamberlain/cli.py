@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,11 +106,16 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
 def serve(target: str, data_dir: Path | None, host: str | None, port: int | None, anonymous_grant: str | None) -> None:
     """Serve the actions of TARGET (MODULE:SURFACE) over MCP and REST."""
     settings = _settings(data_dir, host=host, port=port)
-    runtime = Runtime(load_surface(target), settings, anonymous_grant=anonymous_grant)
+    declared = load_surface(target)
+    runtime = Runtime(declared, settings, anonymous_grant=anonymous_grant)
 
     async def banner(rt: Runtime) -> None:
         base = f"http://{settings.host}:{settings.port}"
-        click.echo(f"Chamberlain serving {len(rt.surface)} actions of {rt.surface.name!r}")
+        count = len(declared)
+        click.echo(
+            f"Chamberlain serving {count} action{'s' if count != 1 else ''} of {declared.name!r} "
+            "(plus grants.issue and grants.revoke)"
+        )
         click.echo(f"  MCP   {base}/mcp\n  REST  {base}/v1/actions\n  API   {base}/openapi.json")
 
     _serve(runtime, banner)
@@ -135,7 +141,8 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     (data_dir / DEMO_MARKER).write_text("created by chamberlain demo; safe to delete\n")
-    settings = Settings.from_env(data_dir=data_dir, host=host, port=port, database_url=None)
+    # The demo always uses its own fresh folder, whatever CHAMBERLAIN_DATABASE_URL says.
+    settings = replace(Settings.from_env(data_dir=data_dir, host=host, port=port), database_url=None)
     runtime = Runtime(shop, settings)
 
     async def banner(rt: Runtime) -> None:

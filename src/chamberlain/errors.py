@@ -87,7 +87,7 @@ class ChamberlainError(Exception):
 
     def to_problem(self, **more: Any) -> dict[str, Any]:
         """RFC 9457 problem details; MCP carries the same object as structuredContent."""
-        problem: dict[str, Any] = {
+        members: dict[str, Any] = {
             "type": self.type_uri,
             "title": self.title,
             "status": self.status,
@@ -95,9 +95,10 @@ class ChamberlainError(Exception):
             "code": self.code,
             "retryable": self.retryable,
         }
-        problem.update(self.extra)
-        problem.update(more)
-        return problem
+        # Extension members never override the standard ones (a handler's ActionError fields
+        # could otherwise claim another type or status than the one sent).
+        extensions = {k: v for k, v in {**self.extra, **more}.items() if k not in members}
+        return {**members, **extensions}
 
 
 class AuthenticationError(ChamberlainError):

@@ -20,8 +20,8 @@ CLI = [sys.executable, "-m", "chamberlain.cli"]
 
 
 @contextmanager
-def running(args: list[str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def running(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    env = dict(env or os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz")

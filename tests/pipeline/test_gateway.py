@@ -214,3 +214,11 @@ async def test_a_handler_waiting_on_something_slow_does_not_block_writes(tmp_pat
         assert isinstance(refused.error, UnknownAction) and not slow.done()
         release.set()
         assert (await slow).result == {"result": "done"}
+
+
+def test_handler_fields_cannot_override_problem_members() -> None:
+    from chamberlain.errors import ActionFailed
+
+    problem = ActionFailed("no", reason="x", status=200, type="https://evil.example", extra_field=1).to_problem(call_id="c")
+    assert problem["status"] == 422 and problem["type"].endswith("/action-failed")
+    assert problem["extra_field"] == 1 and problem["call_id"] == "c" and problem["reason"] == "x"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import biscuit_auth as biscuit
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import insert, select, update
 
 from ..store import Store, tenant_keys
@@ -124,5 +124,10 @@ class KeyRing:
         )
         if row is None:
             raise LookupError(f"tenant {tenant!r} has no signing key")
-        secret = self._fernet.decrypt(row["private_key_enc"])
+        try:
+            secret = self._fernet.decrypt(row["private_key_enc"])
+        except InvalidToken as err:
+            raise LookupError(
+                "the master key does not open this tenant's signing key: check CHAMBERLAIN_MASTER_KEY or master.key"
+            ) from err
         return int(row["kid"]), biscuit.PrivateKey.from_bytes(secret, _ED25519)  # type: ignore[call-arg]

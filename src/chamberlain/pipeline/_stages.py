@@ -187,9 +187,9 @@ class Execute:
         except TimeoutError:
             error = InternalError(f"{action.name} did not finish within {self._timeout:g}s")
         except ValidationError:
-            log.exception("%s returned a value that breaks its output contract", action.name)
+            log.exception("call %s: %s returned a value that breaks its output contract", call.id, action.name)
             error = InternalError(f"{action.name} produced a result that breaks its output contract")
         except Exception:
-            log.exception("handler of %s raised", action.name)
+            log.exception("call %s: handler of %s raised", call.id, action.name)
             error = InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)
         return Outcome(call, error=error, executed=True)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ...errors import AuthenticationError, ChamberlainError
+from ...errors import AuthenticationError, ChamberlainError, GrantMissing
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -21,7 +21,11 @@ def problem_response(
         body["instance"] = instance
     headers = dict(headers or {})
     if isinstance(error, AuthenticationError):
-        headers.setdefault("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{error.title}"')
+        # RFC 6750 3.1: no error code when the request carried no token at all.
+        challenge = (
+            "Bearer" if isinstance(error, GrantMissing) else f'Bearer error="invalid_token", error_description="{error.title}"'
+        )
+        headers.setdefault("WWW-Authenticate", challenge)
     return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
