@@ -252,6 +252,7 @@ def grant() -> None:
     multiple=True,
     help="Limit arguments, e.g. 'orders.refund: amount.amount_minor <= 5000' (repeatable).",
 )
+@click.option("--uses", "max_uses", type=int, default=None, help="Allow at most this many calls (1 = single use).")
 @click.option("--json", "as_json", is_flag=True, help="Print id, expiry and token as JSON.")
 @data_dir_option
 def grant_issue(
@@ -261,6 +262,7 @@ def grant_issue(
     ttl: str,
     on_behalf_of: str | None,
     constraints: tuple[str, ...],
+    max_uses: int | None,
     as_json: bool,
     data_dir: Path | None,
 ) -> None:
@@ -271,7 +273,7 @@ def grant_issue(
         issued = _with_runtime(
             _settings(data_dir),
             lambda rt: rt.authority.issue(
-                tenant_id, principal, names, lifetime, on_behalf_of=on_behalf_of, constraints=constraints
+                tenant_id, principal, names, lifetime, on_behalf_of=on_behalf_of, constraints=constraints, max_uses=max_uses
             ),
         )
     except (ValueError, LookupError) as err:

@@ -8,12 +8,14 @@ so that a machine client can decide what to do without parsing prose::
     ├── AuthenticationError          401  grant missing, malformed, forged or expired
     │   ├── GrantMissing
     │   ├── GrantInvalid
+    │   │   ├── GrantMalformed     not a token at all (truncated, garbage)
     │   │   ├── GrantWrongTenant
     │   │   ├── GrantWrongAudience
     │   │   └── GrantWidened
     │   ├── GrantExpired
     │   ├── GrantNotYetValid
-    │   └── GrantRevoked
+    │   ├── GrantRevoked
+    │   └── GrantUsedUp
     ├── PermissionDenied             403  the grant does not cover this action
     │   └── ConstraintViolated            ... or not with these arguments
     ├── NotFound                     404
@@ -50,9 +52,11 @@ __all__ = [
     "ConstraintViolated",
     "GrantExpired",
     "GrantInvalid",
+    "GrantMalformed",
     "GrantMissing",
     "GrantNotYetValid",
     "GrantRevoked",
+    "GrantUsedUp",
     "GrantWidened",
     "GrantWrongAudience",
     "GrantWrongTenant",
@@ -121,6 +125,11 @@ class GrantInvalid(AuthenticationError):
     title = "Grant is not valid"
 
 
+class GrantMalformed(GrantInvalid):
+    code = "grant-malformed"
+    title = "Grant is not a well-formed token"
+
+
 class GrantWrongTenant(GrantInvalid):
     code = "grant-wrong-tenant"
     title = "Grant belongs to another tenant"
@@ -139,6 +148,11 @@ class GrantWidened(GrantInvalid):
 class GrantNotYetValid(AuthenticationError):
     code = "grant-not-yet-valid"
     title = "Grant is not valid yet"
+
+
+class GrantUsedUp(AuthenticationError):
+    code = "grant-used-up"
+    title = "Grant has no uses left"
 
 
 class GrantExpired(AuthenticationError):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from chamberlain.app import Runtime
 from chamberlain.errors import (
     GrantExpired,
     GrantInvalid,
+    GrantMalformed,
     GrantMissing,
     GrantNotYetValid,
     GrantRevoked,
@@ -50,8 +52,11 @@ async def test_forged_and_garbage_tokens_are_refused(runtime: Runtime) -> None:
     raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     raw[len(raw) // 2] ^= 0x01
     forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    for bad in (forged, "not-a-token", token[:-10]):
-        with pytest.raises(GrantInvalid):
+    with pytest.raises(GrantInvalid) as forged_err:
+        await runtime.authority.verify(forged)
+    assert forged_err.value.code in ("grant-invalid", "grant-malformed")
+    for bad in ("not-a-token", token[: len(token) // 2]):
+        with pytest.raises(GrantMalformed):
             await runtime.authority.verify(bad)
     for missing in ("", None):
         with pytest.raises(GrantMissing):
@@ -201,3 +206,20 @@ async def test_key_rotation_and_retirement(runtime: Runtime) -> None:
     await runtime.authority.verify(new.token)
     assert [k["status"] for k in await runtime.keys.published("acme")] == ["retired", "active"]
     assert (await runtime.keys.signing("acme"))[0] == new_kid
+
+
+async def test_single_use_grants_refuse_replays(runtime: Runtime) -> None:
+    from chamberlain.errors import GrantUsedUp
+    from chamberlain.pipeline import Call
+
+    once = await runtime.authority.issue("acme", "agent:bot", ["orders.list"], timedelta(hours=1), max_uses=1)
+    first = await runtime.gateway.call(Call("orders.list", {}, once.token, "test"))
+    assert first.ok
+    replay = await runtime.gateway.call(Call("orders.list", {}, once.token, "test"))
+    assert isinstance(replay.error, GrantUsedUp) and replay.error.type_uri.endswith("/grant-used-up")
+    assert replay.call.tenant == "acme"  # recorded in the grant's tenant
+    twice = await runtime.authority.issue("acme", "agent:bot", ["orders.list"], timedelta(hours=1), max_uses=2)
+    outcomes = await asyncio.gather(*(runtime.gateway.call(Call("orders.list", {}, twice.token, "test")) for _ in range(5)))
+    assert sum(o.ok for o in outcomes) == 2
+    with pytest.raises(ValueError):
+        await runtime.authority.issue("acme", "agent:bot", ["orders.list"], timedelta(hours=1), max_uses=0)

@@ -27,23 +27,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import biscuit_auth as biscuit
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from ..actions import ACTION_NAME
 from ..errors import (
     ConstraintViolated,
     GrantExpired,
     GrantInvalid,
+    GrantMalformed,
     GrantMissing,
     GrantNotYetValid,
     GrantRevoked,
+    GrantUsedUp,
     GrantWidened,
     GrantWrongAudience,
     GrantWrongTenant,
     PermissionDenied,
     RevocationUnavailable,
 )
-from ..store import Store, Transaction, grants, revocations
+from ..store import Store, Transaction, grant_uses, grants, revocations
 from ..timeutil import utc_now
 from ._constraints import Constraint, argument_facts
 from ._keys import KeyRing
@@ -76,6 +78,7 @@ _EXPIRY = biscuit.Rule("exp($t) <- expires($t)")
 _DELEGATE = biscuit.Rule("to($p) <- delegated_to($p)")
 _AUDIENCE = biscuit.Rule("aud($a) <- for_audience($a)")
 _NOT_BEFORE = biscuit.Rule("nbf($t) <- not_before($t)")
+_MAX_USES = biscuit.Rule("uses($n) <- max_uses($n)")
 _WIDENING = [biscuit.Rule("w($r) <- right($r)"), biscuit.Rule("w($r) <- right_prefix($r)")]
 _CONSTRAINT = biscuit.Rule("c($text) <- constraint($text)")
 
@@ -108,6 +111,7 @@ class Grant:
     """Argument constraints of every block, as text (for error messages and records)."""
     audience: str | None = None
     not_before: datetime | None = None
+    max_uses: int | None = None
     uses_arguments: bool = False
     revocation_ids: tuple[str, ...] = ()
     """One per block: revoking block 0's id revokes the grant and everything derived from it."""
@@ -243,6 +247,7 @@ class GrantAuthority:
         *,
         tx: Transaction | None = None,
         not_before: datetime | None = None,
+        max_uses: int | None = None,
     ) -> IssuedGrant:
         """Mint a grant. With ``tx``, its row commits with the caller's transaction."""
         if not actions:
@@ -260,6 +265,11 @@ class GrantAuthority:
             rights += "\n" + check
             params.update(more)
         code = _AUTHORITY + rights + ("\non_behalf_of({behalf});" if who.on_behalf_of else "")
+        if max_uses is not None:
+            if max_uses < 1:
+                raise ValueError("max_uses must be at least 1")
+            code += "\nmax_uses({max_uses});"
+            params["max_uses"] = max_uses
         if not_before is not None:
             code += "\nnot_before({nbf});\ncheck if time($t), $t >= {nbf};"
             params["nbf"] = not_before.replace(microsecond=0)
@@ -290,6 +300,8 @@ class GrantAuthority:
                     revocation_id=token.revocation_ids[0],
                 )
             )
+            if max_uses is not None:
+                await tx.execute(insert(grant_uses).values(grant_id=grant_id, tenant_id=tenant, max_uses=max_uses, uses=0))
         return IssuedGrant(grant_id, tenant, who, tuple(actions), expires, token.to_base64())
 
     async def verify(self, token: str | None, now: datetime | None = None) -> Grant:
@@ -332,6 +344,29 @@ class GrantAuthority:
             refusal = GrantRevoked(f"grant {grant.id} has been revoked (or its signing key retired)", grant_id=grant.id)
             refusal.verified = grant
             raise refusal
+
+    async def consume_use(self, grant: Grant) -> None:
+        """Count one presentation of a use-limited grant; refuse once the limit is reached.
+
+        One atomic UPDATE in its own transaction, before anything else runs, so two
+        processes can never both spend the last use (and a replay is refused).
+        """
+        if grant.max_uses is None:
+            return
+        async with self._store.transaction() as tx:
+            result = await tx.execute(
+                update(grant_uses)
+                .where(
+                    grant_uses.c.grant_id == grant.id,
+                    grant_uses.c.tenant_id == grant.tenant,
+                    grant_uses.c.uses < grant_uses.c.max_uses,
+                )
+                .values(uses=grant_uses.c.uses + 1)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            used_up = GrantUsedUp(f"grant {grant.id} allowed {grant.max_uses} use(s), all spent", grant_id=grant.id)
+            used_up.verified = grant
+            raise used_up
 
     async def rotate_key(self, tenant: str) -> int:
         """A new signing key for the tenant; grants signed by older keys verify until retired."""
@@ -380,7 +415,7 @@ class GrantAuthority:
         try:
             kid = biscuit.UnverifiedBiscuit.from_base64(token).root_key_id()
         except Exception as err:  # the library raises several types for garbage input
-            raise GrantInvalid("grant is not a well-formed token") from err
+            raise GrantMalformed("grant is not a well-formed token") from err
         key = await self.keys.public(kid) if kid is not None else None
         if key is None:
             raise GrantInvalid("grant is signed by an unknown key")
@@ -408,6 +443,7 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
     delegates, narrowed, narrowing = _attenuation_facts(token)
     audiences = [f.terms[0] for f in world.query(_AUDIENCE)]
     starts = [f.terms[0] for f in world.query(_NOT_BEFORE)]
+    limits = [f.terms[0] for f in world.query(_MAX_USES)]
     constraints = [f.terms[0] for f in world.query(_CONSTRAINT)] + narrowing
     sources = [token.block_source(i) for i in range(token.block_count())]
     return Grant(
@@ -420,6 +456,7 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
         constraints=tuple(constraints),
         audience=audiences[0] if audiences else None,
         not_before=starts[0] if starts else None,
+        max_uses=limits[0] if limits else None,
         uses_arguments=any("arg(" in source for source in sources),
         kid=kid,
         blocks=token.block_count(),

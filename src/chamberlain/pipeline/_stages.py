@@ -68,6 +68,7 @@ class Authenticate:
     async def __call__(self, call: Call, next: Next) -> Outcome:
         try:
             call.grant = await self._authority.verify(call.token)
+            await self._authority.consume_use(call.grant)
         except AuthenticationError as err:
             call.grant = err.verified  # expired or revoked: recorded in the grant's own tenant
             return Outcome(call, error=err)

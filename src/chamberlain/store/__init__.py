@@ -3,7 +3,7 @@
 from ._base import Store, Transaction
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
-from ._schema import calls, grants, metadata, oauth_clients, revocations, tenant_keys, tenants
+from ._schema import calls, grant_uses, grants, metadata, oauth_clients, revocations, tenant_keys, tenants
 from ._sqlite import SQLiteStore
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "alembic_config",
     "calls",
     "current_revision",
+    "grant_uses",
     "grants",
     "metadata",
     "oauth_clients",

@@ -56,6 +56,15 @@ revocations = Table(
     Column("reason", Text, nullable=False),
 )
 
+grant_uses = Table(
+    "grant_uses",
+    metadata,
+    Column("grant_id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False),
+)
+
 oauth_clients = Table(
     "oauth_clients",
     metadata,

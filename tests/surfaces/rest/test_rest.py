@@ -64,7 +64,7 @@ def test_refusals_are_problem_details_with_a_record(client: httpx.Client, demo_s
     missing = assert_problem(client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}), 401, "grant-missing")
     assert "call_id" in missing
     resp = client.post("/v1/actions/orders.get", json={}, headers=bearer("garbage"))
-    assert_problem(resp, 401, "grant-invalid")
+    assert_problem(resp, 401, "grant-malformed")
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
     token = demo_server.grants[ACME]
