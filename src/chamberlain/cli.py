@@ -337,15 +337,10 @@ def grant_attenuate(
 
 
 async def _public_key_for(rt: Runtime, token: str) -> str:
-    import biscuit_auth
-
     try:
-        kid = biscuit_auth.UnverifiedBiscuit.from_base64(token).root_key_id()
-    except Exception as err:  # the library raises several types for garbage input
-        raise ValueError("not a well-formed grant") from err
-    key = await rt.keys.public(kid) if kid is not None else None
-    if key is None:
-        raise LookupError("no key in this data folder signed the grant; pass --public-key")
+        key = await rt.authority.key_of(token)
+    except ChamberlainError as err:
+        raise LookupError(f"{err.detail} (no key in this data folder signed it; pass --public-key?)") from err
     return bytes(key.public_key.to_bytes()).hex()
 
 

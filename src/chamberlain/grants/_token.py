@@ -48,7 +48,7 @@ from ..errors import (
 from ..store import Store, Transaction, grant_uses, grants, revocations
 from ..timeutil import utc_now
 from ._constraints import Constraint, argument_facts
-from ._keys import KeyRing
+from ._keys import KeyRing, TenantKey
 from ._principal import Principal
 
 log = logging.getLogger("chamberlain.grants")
@@ -411,7 +411,8 @@ class GrantAuthority:
                 },
             )
 
-    async def _verify_uncached(self, token: str) -> Grant:
+    async def key_of(self, token: str) -> TenantKey:
+        """The tenant key a token names as its root, before anything is verified."""
         try:
             kid = biscuit.UnverifiedBiscuit.from_base64(token).root_key_id()
         except Exception as err:  # the library raises several types for garbage input
@@ -419,6 +420,10 @@ class GrantAuthority:
         key = await self.keys.public(kid) if kid is not None else None
         if key is None:
             raise GrantInvalid("grant is signed by an unknown key")
+        return key
+
+    async def _verify_uncached(self, token: str) -> Grant:
+        key = await self.key_of(token)
         try:
             parsed = biscuit.Biscuit.from_base64(token, key.public_key)
         except Exception as err:
