@@ -139,6 +139,13 @@ class Grant:
             return
         raise PermissionDenied(f"grant {self.id} does not allow {action!r}", grant_id=self.id, allowed_actions=list(self.actions))
 
+    def allowing_right(self, action: str) -> str | None:
+        """The authority-block right that allows ``action`` (only block 0 can grant)."""
+        if action in self.actions:
+            return action
+        globs = [p for p in self.actions if p.endswith("*") and action.startswith(p[:-1])]
+        return max(globs, key=len) if globs else None
+
     def in_scope(self, action: str, audience: str, now: datetime) -> bool:
         """Whether the action is allowed at all, arguments aside (what discovery shows)."""
         second = now.replace(microsecond=0)

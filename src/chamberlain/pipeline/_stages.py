@@ -147,7 +147,14 @@ class AuthorizeGrant:
             grant.authorize(call.action.name, self._authority.audience, utc_now(), arguments)
         except ChamberlainError as err:
             return Outcome(call, error=err)
-        reason: dict[str, object] = {"stage": self.name, "allowed_by": f"grant:{call.grant.id}", "blocks": call.grant.blocks}
+        # Only the authority block (0) grants; every check of every block passed.
+        reason: dict[str, object] = {
+            "stage": self.name,
+            "allowed_by": f"grant:{call.grant.id}",
+            "block": 0,
+            "right": call.grant.allowing_right(call.action.name),
+            "blocks": call.grant.blocks,
+        }
         if call.grant.constraints:
             reason["constraints"] = list(call.grant.constraints)
         call.reasons.append(reason)

@@ -245,6 +245,7 @@ def test_attenuated_grant_narrows_and_shows_the_chain(client: httpx.Client, demo
     assert record["principal"] == "agent:researcher" and record["on_behalf_of"] == "agent:support-bot"
     assert record["reasons"][0]["chain"] == ["tenant:acme-shop", "user:ops-lead", "agent:support-bot", "agent:researcher"]
     assert record["reasons"][-1]["blocks"] == 2
+    assert (record["reasons"][-1]["block"], record["reasons"][-1]["right"]) == (0, "orders.*")
 
     refund = {"order_id": "o_1001", "amount": {"amount_minor": 1, "currency": "EUR"}, "reason": "test"}
     assert_problem(client.post("/v1/actions/orders.refund", json=refund, headers=bearer(child)), 403, "permission-denied")
