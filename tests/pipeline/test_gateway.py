@@ -158,14 +158,19 @@ async def test_every_refusal_leaves_a_record(runtime: Runtime) -> None:
         assert rec["error_type"] == out.error.type_uri
 
 
-async def test_records_are_read_by_their_own_tenant_only(runtime: Runtime) -> None:
+async def test_records_are_read_by_their_grant_or_an_auditor_only(runtime: Runtime) -> None:
     await add_order(runtime, "acme")
-    out = await run(runtime, await issue(runtime), "orders.get", {"order_id": "o_1"})
-    acme = await runtime.authority.verify(await issue(runtime, "acme"))
-    globex = await runtime.authority.verify(await issue(runtime, "globex"))
-    assert (await runtime.gateway.record(acme, out.call.id))["id"] == out.call.id
-    with pytest.raises(CallNotFound):
-        await runtime.gateway.record(globex, out.call.id)
+    token = await issue(runtime)
+    out = await run(runtime, token, "orders.get", {"order_id": "o_1"})
+    own = await runtime.authority.verify(token)
+    sibling = await runtime.authority.verify(await issue(runtime, "acme", ["orders.*"]))
+    auditor = await runtime.authority.verify(await issue(runtime, "acme", ["calls.read"]))
+    other_tenant = await runtime.authority.verify(await issue(runtime, "globex"))
+    assert (await runtime.gateway.record(own, out.call.id))["id"] == out.call.id
+    assert (await runtime.gateway.record(auditor, out.call.id))["id"] == out.call.id
+    for stranger in (sibling, other_tenant):
+        with pytest.raises(CallNotFound):
+            await runtime.gateway.record(stranger, out.call.id)
 
 
 async def test_tenants_see_only_their_own_business_rows(runtime: Runtime) -> None:

@@ -20,6 +20,9 @@ from ._records import read_record, record_outcome
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
 
+READ_ALL_CALLS = "calls.read"
+"""The right that lets a grant read every call record of its tenant (an auditor's grant)."""
+
 
 class Gateway:
     def __init__(
@@ -83,7 +86,12 @@ class Gateway:
         return visible
 
     async def record(self, grant: Grant, call_id: str) -> dict[str, Any]:
+        """A call's record, for the grant that made it (or one derived from it), or for a
+        grant that holds ``calls.read`` in the same tenant. Anything else looks absent."""
         record = await read_record(self.store, grant.tenant, call_id)
-        if record is None:
-            raise CallNotFound(f"no call {call_id[:64]!r} in this tenant")
-        return record
+        readable = record is not None and (
+            record["grant_id"] == grant.id or grant.in_scope(READ_ALL_CALLS, self.authority.audience, utc_now())
+        )
+        if not readable:
+            raise CallNotFound(f"no call {call_id[:64]!r} visible to this grant")
+        return record  # type: ignore[return-value]

@@ -221,8 +221,10 @@ def test_revocation_from_another_process_holds_on_the_next_call(client: httpx.Cl
     refused = assert_problem(
         client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token)), 401, "grant-revoked"
     )
-    record = client.get(f"/v1/calls/{refused['call_id']}", headers=bearer(demo_server.grants[ACME])).json()
+    auditor = asyncio.run(demo_server.issue(ACME, ["calls.read"]))
+    record = client.get(f"/v1/calls/{refused['call_id']}", headers=bearer(auditor)).json()
     assert record["decision"] == "refused" and record["error_type"].endswith("/grant-revoked")
+    assert_problem(client.get(f"/v1/calls/{refused['call_id']}", headers=bearer(demo_server.grants[ACME])), 404, "call-not-found")
     assert_problem(client.get("/v1/actions", headers=bearer(token)), 401, "grant-revoked")
 
 
