@@ -285,6 +285,7 @@ def grant_issue(
                     "id": issued.id,
                     "tenant": issued.tenant,
                     "principal": issued.principal.id,
+                    "on_behalf_of": issued.principal.on_behalf_of,
                     "actions": list(issued.actions),
                     "constraints": list(constraints),
                     "expires_at": issued.expires_at.isoformat(),

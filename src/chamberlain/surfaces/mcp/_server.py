@@ -20,6 +20,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
+from ... import __version__
 from ...actions import Action
 from ...errors import ChamberlainError, UnknownAction
 from ...grants import Grant
@@ -65,7 +66,7 @@ class McpSurface:
         self._routes = resource_routes(gateway.surface)
         self.server: Server[Any] = Server(
             name,
-            version="0.1.0",
+            version=__version__,
             instructions=gateway.surface.description or None,
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,

@@ -75,6 +75,7 @@ def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
             "413": _problem("Body too large"),
             "422": _problem("Arguments break the input contract, or the action refused"),
             "500": _problem("Internal error"),
+            "503": _problem("Revocation state unreadable; retry"),
         },
     }
 
@@ -111,10 +112,35 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
     paths["/v1/calls/{call_id}"] = {
         "get": {
             "operationId": "getCall",
-            "summary": "A call's record (same tenant only)",
+            "summary": "A call's record, for the grant that made it or a calls.read grant",
             "security": [{"grant": []}],
             "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The call record"}, "404": _problem("No such call in this tenant")},
+            "responses": {"200": {"description": "The call record"}, "404": _problem("No such call visible to this grant")},
+        }
+    }
+    if "grants.issue" in surface:
+        issue_op = _operation(surface.get("grants.issue"), components)  # type: ignore[arg-type]
+        issue_op["responses"]["201"] = issue_op["responses"].pop("200")
+        paths["/v1/grants"] = {"post": dict(issue_op, operationId="issueGrant")}
+    if "grants.revoke" in surface:
+        paths["/v1/grants/{grant_id}"] = {
+            "delete": {
+                "operationId": "revokeGrant",
+                "summary": "Revoke a grant of this tenant and every grant derived from it (the grants.revoke action)",
+                "security": [{"grant": []}],
+                "parameters": [
+                    {"name": "grant_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "Revoked"}, "422": _problem("No such grant, or a malformed id")},
+            }
+        }
+    paths["/v1/tenants/{tenant}/keys"] = {
+        "get": {
+            "operationId": "tenantKeys",
+            "summary": "Public keys that verify the tenant's grants (no authentication)",
+            "parameters": [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The keys"}, "404": _problem("No such tenant")},
         }
     }
     doc: dict[str, Any] = {
