@@ -158,7 +158,11 @@ class Grant:
 
     @property
     def chain(self) -> list[str]:
-        """Who delegated to whom, outermost first (grows with delegation in later issues)."""
+        """Who delegated to whom, outermost first: tenant, on-behalf-of, principal, sub-agents.
+
+        Sub-agents are named by the holders who attenuated the grant: a record shows whom
+        each holder said it handed the grant to, under that holder's own place in the chain.
+        """
         chain = [f"tenant:{self.tenant}"]
         if self.principal.on_behalf_of:
             chain.append(self.principal.on_behalf_of)
@@ -180,10 +184,11 @@ def retired_key_id(kid: int) -> str:
 
 
 def _attenuation_facts(token: biscuit.Biscuit) -> tuple[list[str], list[datetime], list[str]]:
-    """Who each attenuation block delegated to, and the expiries the blocks set.
+    """Who each attenuation block delegated to, the expiries and the constraints it set.
 
-    Facts in attenuation blocks grant nothing; these two are read only to show the
-    delegation chain and to report a narrowed expiry as ``grant-expired``.
+    Facts in attenuation blocks grant nothing; these are read only to show the delegation
+    chain, to report a narrowed expiry as ``grant-expired`` and to list constraints in
+    errors. A block that states rights is refused outright (``grant-widened``).
     """
     delegates: list[str] = []
     expiries: list[datetime] = []
