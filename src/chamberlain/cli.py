@@ -42,6 +42,16 @@ def _with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]], sur
     return asyncio.run(run())
 
 
+def _names(text: str) -> list[str]:
+    """``'orders.*, customers.get'`` → ``['orders.*', 'customers.get']``."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _usage_error(err: Exception) -> click.ClickException:
+    """A refusal as one clean line (LookupError's repr quotes would otherwise show)."""
+    return click.ClickException(str(err).strip("'\""))
+
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -231,7 +241,7 @@ def tenant_retire_key(tenant_id: str, kid: int, reason: str, data_dir: Path | No
     try:
         _with_runtime(_settings(data_dir), lambda rt: rt.authority.retire_key(tenant_id, kid, reason))
     except LookupError as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+        raise _usage_error(err) from err
     click.echo(f"retired key {kid} of tenant {tenant_id}")
 
 
@@ -269,7 +279,7 @@ def grant_issue(
     """Print a new grant for PRINCIPAL in TENANT."""
     try:
         lifetime = parse_duration(ttl)
-        names = [a.strip() for a in actions.split(",") if a.strip()]
+        names = _names(actions)
         issued = _with_runtime(
             _settings(data_dir),
             lambda rt: rt.authority.issue(
@@ -277,7 +287,7 @@ def grant_issue(
             ),
         )
     except (ValueError, LookupError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+        raise _usage_error(err) from err
     if as_json:
         click.echo(
             json.dumps(
@@ -327,13 +337,13 @@ def grant_attenuate(
         narrowed = attenuate(
             token,
             key,
-            actions=[a.strip() for a in actions.split(",") if a.strip()] if actions else None,
+            actions=_names(actions) if actions else None,
             ttl=parse_duration(ttl) if ttl else None,
             delegate_to=delegate_to,
             constraints=constraints,
         )
     except (ValueError, LookupError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+        raise _usage_error(err) from err
     click.echo(narrowed)
 
 
@@ -365,7 +375,7 @@ def grant_revoke(grant_id: str | None, tenant_id: str | None, token: str | None,
     try:
         revoked = _with_runtime(_settings(data_dir), run)
     except (LookupError, ChamberlainError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+        raise _usage_error(err) from err
     click.echo(f"revoked {revoked}")
 
 
@@ -386,13 +396,13 @@ def client_register(
 ) -> None:
     """Register a client; prints its id and secret (shown once)."""
     try:
-        names = [a.strip() for a in actions.split(",") if a.strip()]
+        names = _names(actions)
         lifetime = parse_duration(ttl)
         registered = _with_runtime(
             _settings(data_dir), lambda rt: rt.clients.register(tenant_id, principal, names, lifetime, list(constraints))
         )
     except (ValueError, LookupError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+        raise _usage_error(err) from err
     except Exception as err:  # an unknown tenant breaks the foreign key
         raise click.ClickException(f"cannot register a client in tenant {tenant_id!r}") from err
     click.echo(json.dumps({"client_id": registered.client_id, "client_secret": registered.secret, "tenant": tenant_id}))
