@@ -44,6 +44,14 @@ async def issue(
     return grant.token
 
 
+PERMIT_ALL = {"all.cedar": "permit (principal, action, resource);"}
+
+
+async def permit_all(rt: Runtime, tenant: str = "acme") -> None:
+    """Replace the default policies with one that never asks for approval (tests of other concerns)."""
+    await rt.policies.publish(tenant, PERMIT_ALL, author="operator:test")
+
+
 @dataclass
 class DemoServer:
     base: str

@@ -6,7 +6,9 @@ it in a Starlette app whose lifespan opens and closes them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,19 +21,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .actions import Surface
+from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .pipeline import Gateway
+from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import SQLiteStore, Store
 from .surfaces.mcp import McpGate, McpSurface
 from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
+from .tenants import list_tenants
 
 __all__ = ["Runtime", "create_app"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger("chamberlain.app")
 
 
 def make_store(url: str) -> SQLiteStore:
@@ -50,9 +56,24 @@ class Runtime:
         self.keys = KeyRing(self.store, master)
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)
         self.clients = ClientRegistry(self.store, self.authority)
-        # Grant management is governed like any business action (grants.issue, grants.revoke).
-        self.surface = surface.including(management_surface(self.authority))
-        self.gateway = Gateway(self.surface, self.store, self.authority, action_timeout_s=settings.action_timeout_s)
+        self.roles = Roles(self.store)
+        self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
+        # Grant and policy management are governed like any business action.
+        self.surface = surface.including(management_surface(self.authority)).including(policy_surface(lambda: self.policies))
+        self.policies = PolicyBook(
+            self.store, self.surface, threshold_minor=settings.approval_threshold_minor, refresh_s=settings.policy_refresh_s
+        )
+        self.engine = PolicyEngine(self.surface)
+        self.gateway = Gateway(
+            self.surface,
+            self.store,
+            self.authority,
+            action_timeout_s=settings.action_timeout_s,
+            policy=CheckPolicy(self.policies, self.engine, self.approvals),
+            approvals=self.approvals,
+        )
+        self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute)
+        self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
         self.anonymous_grant = anonymous_grant
         self._opened = False
 
@@ -66,6 +87,32 @@ class Runtime:
         for hook in self.surface.startup_hooks:
             await hook(store)
         self._opened = True
+        if self.settings.policy_dir is not None:
+            await self.load_policy_dir()
+        await self.sweep()
+
+    async def load_policy_dir(self) -> dict[str, int]:
+        """Publish ``<policy_dir>/<tenant>/*.cedar`` for every tenant whose files changed."""
+        assert self.settings.policy_dir is not None
+        tenants = [t["id"] for t in await list_tenants(self.store)]
+        published = await self.policies.load_dir(self.settings.policy_dir, tenants, author="file")
+        for tenant, version in published.items():
+            log.info("tenant %s: published policy version %s from %s", tenant, version, self.settings.policy_dir)
+        return published
+
+    async def sweep(self) -> None:
+        """Expire overdue approvals, then run approved calls not yet run (after a crash,
+        or approved from the CLI). Safe to run anywhere, any time: each run is guarded."""
+        await self.approvals.expire_overdue()
+        await self.approved_calls.run_pending()
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.approval_sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("approval sweep failed; retrying")
 
     async def close(self) -> None:
         if self._opened:
@@ -101,7 +148,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
-    rest = RestSurface(runtime.gateway, settings.max_body_bytes, runtime.anonymous_grant)
+    rest = RestSurface(runtime.gateway, settings.max_body_bytes, runtime.anonymous_grant, desk=runtime.desk)
     mcp = McpSurface(runtime.gateway, runtime.anonymous_grant, name=runtime.surface.name)
     sessions = StreamableHTTPSessionManager(
         app=mcp.server,
@@ -117,7 +164,13 @@ def create_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with runtime.running(), sessions.run():
-            yield
+            sweeper = asyncio.create_task(runtime.sweep_forever())
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     routes: list[Any] = [
         Route(

@@ -43,6 +43,27 @@ class Settings:
     action_timeout_s: float = _setting(
         30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S"
     )
+    policy_dir: Path | None = _setting(
+        None,
+        "Folder of per-tenant policy files (<policy_dir>/<tenant>/*.cedar), published at start when they changed.",
+        "CHAMBERLAIN_POLICY_DIR",
+    )
+    policy_refresh_s: float = _setting(
+        2.0, "How often each process checks for a newer policy version of a tenant (seconds).", "CHAMBERLAIN_POLICY_REFRESH_S"
+    )
+    approval_threshold_minor: int = _setting(
+        10_000,
+        "Default policies: money movements above this many minor units (100.00 EUR) wait for an approver.",
+        "CHAMBERLAIN_APPROVAL_THRESHOLD_MINOR",
+    )
+    approval_ttl_s: float = _setting(
+        86_400.0,
+        "How long a parked call waits for approvers before it expires, unless its action says.",
+        "CHAMBERLAIN_APPROVAL_TTL_S",
+    )
+    approval_sweep_s: float = _setting(
+        1.0, "How often the gateway expires overdue approvals and runs approved calls (seconds).", "CHAMBERLAIN_APPROVAL_SWEEP_S"
+    )
 
     @property
     def store_url(self) -> str:
@@ -72,6 +93,8 @@ class Settings:
 def _convert(kind: Any, raw: str) -> Any:
     text = str(kind)
     if "Path" in text:
+        if not raw:
+            return None
         return Path(raw)
     if text.startswith("int"):
         return int(raw)

@@ -17,10 +17,19 @@ so that a machine client can decide what to do without parsing prose::
     │   ├── GrantRevoked
     │   └── GrantUsedUp
     ├── PermissionDenied             403  the grant does not cover this action
-    │   └── ConstraintViolated            ... or not with these arguments
+    │   ├── ConstraintViolated            ... or not with these arguments
+    │   ├── PolicyDenied                  ... or a tenant policy forbids it
+    │   ├── ApproverRequired              only a tenant approver may decide approvals
+    │   └── ApproverInChain               the requester (or its delegation chain) cannot approve
     ├── NotFound                     404
     │   ├── UnknownAction
-    │   └── CallNotFound
+    │   ├── CallNotFound
+    │   └── ApprovalNotFound
+    ├── Conflict                     409  the request clashes with the current state
+    │   ├── ApprovalClosed                already approved, rejected or expired
+    │   ├── ApprovalAlreadyGiven          this approver has already decided
+    │   └── ApprovalRequestChanged        the request differs from the one approved
+    ├── PolicyInvalid                422  policies that do not parse or name unknown things
     ├── InvalidInput                 422  arguments do not match the action's input contract
     ├── BadRequest                   400  the request itself is unusable
     │   ├── MalformedJSON
@@ -44,11 +53,18 @@ __all__ = [
     "ERROR_BASE_URI",
     "ActionError",
     "ActionFailed",
+    "ApprovalAlreadyGiven",
+    "ApprovalClosed",
+    "ApprovalNotFound",
+    "ApprovalRequestChanged",
+    "ApproverInChain",
+    "ApproverRequired",
     "AuthenticationError",
     "BadRequest",
     "BodyTooLarge",
     "CallNotFound",
     "ChamberlainError",
+    "Conflict",
     "ConstraintViolated",
     "GrantExpired",
     "GrantInvalid",
@@ -66,6 +82,8 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
+    "PolicyDenied",
+    "PolicyInvalid",
     "RevocationUnavailable",
     "UnknownAction",
     "all_error_types",
@@ -176,6 +194,21 @@ class ConstraintViolated(PermissionDenied):
     title = "Arguments break the grant's constraints"
 
 
+class PolicyDenied(PermissionDenied):
+    code = "policy-denied"
+    title = "A tenant policy does not allow this call"
+
+
+class ApproverRequired(PermissionDenied):
+    code = "approver-required"
+    title = "Only an approver of this tenant may do this"
+
+
+class ApproverInChain(PermissionDenied):
+    code = "approver-in-chain"
+    title = "The requester, or anyone it acts for, cannot approve its own call"
+
+
 class NotFound(ChamberlainError):
     code = "not-found"
     title = "Not found"
@@ -190,6 +223,38 @@ class UnknownAction(NotFound):
 class CallNotFound(NotFound):
     code = "call-not-found"
     title = "No such call record"
+
+
+class ApprovalNotFound(NotFound):
+    code = "approval-not-found"
+    title = "No such approval"
+
+
+class Conflict(ChamberlainError):
+    code = "conflict"
+    title = "The request conflicts with the current state"
+    status = 409
+
+
+class ApprovalClosed(Conflict):
+    code = "approval-closed"
+    title = "The approval is no longer open"
+
+
+class ApprovalAlreadyGiven(Conflict):
+    code = "approval-already-given"
+    title = "This approver has already decided"
+
+
+class ApprovalRequestChanged(Conflict):
+    code = "approval-request-changed"
+    title = "The request is not the one that was approved"
+
+
+class PolicyInvalid(ChamberlainError):
+    code = "policy-invalid"
+    title = "Policies are not valid"
+    status = 422
 
 
 class InvalidInput(ChamberlainError):

@@ -13,6 +13,7 @@ from chamberlain.errors import ConstraintViolated, PermissionDenied
 from chamberlain.grants import attenuate
 from chamberlain.grants._constraints import Constraint, argument_facts
 from chamberlain.pipeline import Call
+from tests.conftest import permit_all
 from tests.pipeline.test_gateway import REFUND, add_order
 
 
@@ -63,6 +64,7 @@ async def test_refund_limit_is_enforced_by_the_grant(runtime: Runtime) -> None:
 
 
 async def test_missing_argument_fails_the_constraint(runtime: Runtime) -> None:
+    await permit_all(runtime)
     async with runtime.store.transaction() as tx:
         for cid, region in (("c_1", "EU"), ("c_2", "US")):
             await tx.execute(

@@ -25,6 +25,8 @@ class Action:
     title: str | None = None
     resource: str | None = None
     mime_type: str | None = None
+    approval_ttl_s: float | None = None
+    """How long a call parked for approval waits before it expires (default: the gateway's)."""
 
     @property
     def hints(self) -> dict[str, bool]:

@@ -42,11 +42,14 @@ class Surface:
         idempotent: bool | None = None,
         resource: str | None = None,
         mime_type: str | None = None,
+        approval_ttl_s: float | None = None,
     ) -> Callable[[F], F]:
         """Declare ``fn`` as action ``name``; contracts come from its type hints.
 
         ``resource`` also publishes a read action as an MCP resource at that URI
         (or URI template: ``shop://orders/{order_id}`` fills the ``order_id`` argument).
+        ``approval_ttl_s`` is how long a call of this action parked for approval waits
+        for its approvers before it expires.
         """
         if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
@@ -54,6 +57,8 @@ class Surface:
             raise ValueError(f"risk {risk!r} is not one of {', '.join(RISK_CLASSES)}")
         if not isinstance(version, int) or version < 1:
             raise ValueError("version must be a positive integer")
+        if approval_ttl_s is not None and approval_ttl_s <= 0:
+            raise ValueError(f"{name}: approval_ttl_s must be positive")
         if resource is not None and risk != "read":
             raise ValueError(f"{name}: only read actions can be published as resources")
 
@@ -78,6 +83,7 @@ class Surface:
                 title=title,
                 resource=resource,
                 mime_type=mime_type,
+                approval_ttl_s=approval_ttl_s,
             )
             return fn
 

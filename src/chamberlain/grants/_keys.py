@@ -74,6 +74,13 @@ class KeyRing:
         self._public[kid] = key
         return key
 
+    def seal(self, secret: bytes) -> bytes:
+        """Encrypt a secret the gateway must keep for a while (a parked call's grant)."""
+        return self._fernet.encrypt(secret)
+
+    def unseal(self, sealed: bytes) -> bytes:
+        return self._fernet.decrypt(sealed)
+
     async def public(self, kid: int) -> TenantKey | None:
         key = self._public.get(kid)
         if key is None:

@@ -36,6 +36,8 @@ class Call:
     grant: Grant | None = None
     action: Action | None = None
     args: BaseModel | None = None
+    input: dict[str, Any] | None = None
+    """The validated arguments as JSON (what grants' constraints and policies judge)."""
     input_hash: str | None = None
     reasons: list[dict[str, Any]] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
@@ -67,13 +69,21 @@ class Outcome:
     result_hash: str | None = None
     recorded: bool = False
 
+    executed: bool = False
+    approval: dict[str, Any] | None = None
+    """Set when policy parked the call for a human: the approval as the agent sees it."""
+
     @property
     def ok(self) -> bool:
         return self.error is None
 
     @property
+    def pending(self) -> bool:
+        return self.approval is not None and not self.executed
+
+    @property
     def decision(self) -> str:
         """``allowed`` once every check passed, even if the handler then failed."""
+        if self.pending:
+            return "parked"
         return "refused" if self.error is not None and not self.executed else "allowed"
-
-    executed: bool = False

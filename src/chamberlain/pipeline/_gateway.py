@@ -33,23 +33,30 @@ class Gateway:
         *,
         action_timeout_s: float = 30.0,
         stages: Sequence[Stage] | None = None,
+        policy: Stage | None = None,
+        approvals: Any = None,
     ) -> None:
         self.surface = surface
         self.store = store
         self.authority = authority
+        self.approvals = approvals
+        """The approvals store, when the gateway parks calls (a record then shows its approval)."""
         self._known_tenants: set[str] = set()
-        self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(action_timeout_s)
+        self.execute = Execute(self.store, action_timeout_s)
+        self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self._run = chain(self.stages)
 
-    def default_stages(self, action_timeout_s: float) -> list[Stage]:
-        """The order every call takes; RecordCalls stays first."""
+    def default_stages(self, policy: Stage | None = None) -> list[Stage]:
+        """The order every call takes; RecordCalls stays first. ``policy`` judges a call
+        the grant allowed (the tenant's Cedar policies, in a full runtime)."""
         return [
             RecordCalls(self.store),
             Authenticate(self.authority),
             ResolveTenant(self._tenant_exists),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
-            Execute(self.store, action_timeout_s),
+            *([policy] if policy is not None else []),
+            self.execute,
         ]
 
     async def _tenant_exists(self, tenant: str) -> bool:
@@ -94,4 +101,7 @@ class Gateway:
         )
         if not readable:
             raise CallNotFound(f"no call {call_id[:64]!r} visible to this grant")
-        return record  # type: ignore[return-value]
+        assert record is not None
+        if record["approval_id"] is not None and self.approvals is not None:
+            record["approval"] = await self.approvals.by_call(grant.tenant, call_id)
+        return record

@@ -32,14 +32,23 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
         "input_hash": call.input_hash,
         "decision": outcome.decision,
         "reasons": call.reasons,
-        "outcome": "ok" if error is None else ("refused" if outcome.decision == "refused" else "error"),
+        "outcome": _outcome(outcome),
         "error_type": error.type_uri if error else None,
         "result_hash": outcome.result_hash,
         "timings": call.timings(),
         "trace_id": call.trace_id,
         "started_at": call.started_at.isoformat(timespec="microseconds"),
         "duration_ms": round((time.perf_counter() - call.clock) * 1000, 4),
+        "approval_id": outcome.approval["id"] if outcome.approval else None,
     }
+
+
+def _outcome(outcome: Outcome) -> str:
+    if outcome.pending:
+        return "pending"
+    if outcome.error is None:
+        return "ok"
+    return "refused" if outcome.decision == "refused" else "error"
 
 
 async def write_record(tx: Transaction, outcome: Outcome) -> None:
@@ -74,6 +83,7 @@ def public_record(row: dict[str, Any]) -> dict[str, Any]:
         "duration_ms": row["duration_ms"],
         "trace_id": row["trace_id"],
         "started_at": row["started_at"],
+        "approval_id": row["approval_id"],
     }
 
 

@@ -27,7 +27,7 @@ from ..errors import (
     UnknownAction,
 )
 from ..grants import GrantAuthority
-from ..store import LazyTransaction, Store
+from ..store import LazyTransaction, Store, Transaction
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._records import record_outcome, write_record
@@ -119,7 +119,8 @@ class ValidateInput:
             return Outcome(
                 call, error=InvalidInput(f"{err.error_count()} argument error(s) for {action.name}", errors=_errors(err))
             )
-        call.input_hash = digest(call.args.model_dump(mode="json"))
+        call.input = call.args.model_dump(mode="json")
+        call.input_hash = digest(call.input)
         return await next(call)
 
 
@@ -143,7 +144,7 @@ class AuthorizeGrant:
         assert call.grant is not None and call.action is not None
         try:
             grant = call.grant
-            arguments = call.args.model_dump(mode="json") if grant.uses_arguments and call.args is not None else {}
+            arguments = call.input if grant.uses_arguments and call.input is not None else {}
             grant.authorize(call.action.name, self._authority.audience, utc_now(), arguments)
         except ChamberlainError as err:
             return Outcome(call, error=err)
@@ -161,6 +162,15 @@ class AuthorizeGrant:
         return await next(call)
 
 
+Finish = Callable[[Transaction, Outcome], Awaitable[None]]
+"""Writes what must commit with the handler's effects (the call record, by default)."""
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, error: ChamberlainError) -> None:
+        self.error = error
+
+
 class Execute:
     """Run the handler in a transaction that also holds the call record.
 
@@ -175,29 +185,40 @@ class Execute:
         self._timeout = timeout_s
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
+        return await self.run(call, write_record)
+
+    async def run(self, call: Call, finish: Finish) -> Outcome:
+        """Run the handler and ``finish`` in one transaction; if either fails, neither's
+        writes stay. A handler failure comes back as an unrecorded outcome; a failure of
+        ``finish`` is raised."""
+        try:
+            async with LazyTransaction(self._store) as tx:
+                outcome = await self._invoke(call, tx)
+                await finish(tx, outcome)
+            return outcome
+        except _HandlerFailed as failed:
+            return Outcome(call, error=failed.error, executed=True)
+
+    async def _invoke(self, call: Call, tx: LazyTransaction) -> Outcome:
         assert call.grant is not None and call.action is not None and call.args is not None
         action = call.action
         kwargs = dict(call.args)
+        if action.contract.context_param:
+            kwargs[action.contract.context_param] = Context(
+                call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant
+            )
         try:
-            async with LazyTransaction(self._store) as tx:
-                if action.contract.context_param:
-                    kwargs[action.contract.context_param] = Context(
-                        call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant
-                    )
-                async with asyncio.timeout(self._timeout):
-                    value = await action.handler(**kwargs)
-                result = action.contract.dump_output(value)
-                outcome = Outcome(call, result=result, result_hash=digest(result), executed=True)
-                await write_record(tx, outcome)
-            return outcome
+            async with asyncio.timeout(self._timeout):
+                value = await action.handler(**kwargs)
+            result = action.contract.dump_output(value)
         except ActionError as err:
-            error: ChamberlainError = ActionFailed(err.message, reason=err.code, **err.extra)
-        except TimeoutError:
-            error = InternalError(f"{action.name} did not finish within {self._timeout:g}s")
-        except ValidationError:
+            raise _HandlerFailed(ActionFailed(err.message, reason=err.code, **err.extra)) from err
+        except TimeoutError as err:
+            raise _HandlerFailed(InternalError(f"{action.name} did not finish within {self._timeout:g}s")) from err
+        except ValidationError as err:
             log.exception("call %s: %s returned a value that breaks its output contract", call.id, action.name)
-            error = InternalError(f"{action.name} produced a result that breaks its output contract")
-        except Exception:
+            raise _HandlerFailed(InternalError(f"{action.name} produced a result that breaks its output contract")) from err
+        except Exception as err:
             log.exception("call %s: handler of %s raised", call.id, action.name)
-            error = InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)
-        return Outcome(call, error=error, executed=True)
+            raise _HandlerFailed(InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)) from err
+        return Outcome(call, result=result, result_hash=digest(result), executed=True)

@@ -3,7 +3,20 @@
 from ._base import Store, Transaction
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
-from ._schema import calls, grant_uses, grants, metadata, oauth_clients, revocations, tenant_keys, tenants
+from ._schema import (
+    approval_votes,
+    approvals,
+    calls,
+    grant_uses,
+    grants,
+    metadata,
+    oauth_clients,
+    policy_versions,
+    revocations,
+    tenant_keys,
+    tenant_roles,
+    tenants,
+)
 from ._sqlite import SQLiteStore
 
 __all__ = [
@@ -12,6 +25,8 @@ __all__ = [
     "Store",
     "Transaction",
     "alembic_config",
+    "approval_votes",
+    "approvals",
     "calls",
     "current_revision",
     "grant_uses",
@@ -19,8 +34,10 @@ __all__ = [
     "metadata",
     "oauth_clients",
     "open_store",
+    "policy_versions",
     "revocations",
     "tenant_keys",
+    "tenant_roles",
     "tenants",
     "upgrade",
 ]

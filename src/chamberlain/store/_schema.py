@@ -100,5 +100,67 @@ calls = Table(
     Column("trace_id", String(32), nullable=False),
     Column("started_at", String(32), nullable=False),
     Column("duration_ms", Float, nullable=False),
+    Column("approval_id", String(40), nullable=True),
 )
 Index("ix_calls_tenant_started", calls.c.tenant_id, calls.c.started_at)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("files", JSON, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+tenant_roles = Table(
+    "tenant_roles",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("principal", String(140), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("granted_at", String(32), nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("call_id", String(40), nullable=False, unique=True),
+    Column("action", Text, nullable=False),
+    Column("action_version", Integer, nullable=False),
+    Column("principal", Text, nullable=False),
+    Column("grant_id", String(40), nullable=False),
+    Column("chain", JSON, nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("request_hash", String(80), nullable=False),
+    Column("policies", JSON, nullable=False),
+    Column("why", JSON, nullable=False),
+    Column("required", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("surface", String(16), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("token_enc", LargeBinary, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("deadline", String(32), nullable=False),
+    Column("closed_at", String(32), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+)
+Index("ix_approvals_tenant_status", approvals.c.tenant_id, approvals.c.status)
+
+approval_votes = Table(
+    "approval_votes",
+    metadata,
+    Column("approval_id", String(40), ForeignKey("approvals.id"), primary_key=True),
+    Column("approver", String(140), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("request_hash", String(80), nullable=False),
+    Column("decided_at", String(32), nullable=False),
+)

@@ -68,7 +68,7 @@ async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoSe
         assert bad.is_error
         assert bad.structured_content["type"].endswith("/invalid-input")  # type: ignore[index]
         refused = await s.call_tool(
-            "orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 10**9, "currency": "EUR"}, "reason": "test"}
+            "orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 9_000, "currency": "EUR"}, "reason": "test"}
         )
         assert refused.is_error and refused.structured_content["reason"] == "refund-exceeds-order"  # type: ignore[index]
         with pytest.raises(MCPError) as unknown:

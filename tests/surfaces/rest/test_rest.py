@@ -246,8 +246,9 @@ def test_attenuated_grant_narrows_and_shows_the_chain(client: httpx.Client, demo
     record = client.get(f"/v1/calls/{ok.json()['call_id']}", headers=bearer(parent)).json()
     assert record["principal"] == "agent:researcher" and record["on_behalf_of"] == "agent:support-bot"
     assert record["reasons"][0]["chain"] == ["tenant:acme-shop", "user:ops-lead", "agent:support-bot", "agent:researcher"]
-    assert record["reasons"][-1]["blocks"] == 2
-    assert (record["reasons"][-1]["block"], record["reasons"][-1]["right"]) == (0, "orders.*")
+    authorize = next(r for r in record["reasons"] if r["stage"] == "authorize")
+    assert authorize["blocks"] == 2 and (authorize["block"], authorize["right"]) == (0, "orders.*")
+    assert record["reasons"][-1]["stage"] == "policy" and record["reasons"][-1]["decision"] == "allow"
 
     refund = {"order_id": "o_1001", "amount": {"amount_minor": 1, "currency": "EUR"}, "reason": "test"}
     assert_problem(client.post("/v1/actions/orders.refund", json=refund, headers=bearer(child)), 403, "permission-denied")

@@ -1,4 +1,4 @@
-"""REST: ``/v1/actions``, ``/v1/actions/{name}``, ``/v1/calls/{id}``, ``/openapi.json``.
+"""REST: actions, calls, grants, policies and approvals, and ``/openapi.json``.
 
 Only translation lives here: HTTP in, a Call to the Gateway, the Outcome out as
 JSON or problem+json. Every rule is in the pipeline.
@@ -12,20 +12,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...approvals import ApprovalDesk
 from ...errors import ChamberlainError, NotFound
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway
 from .._credentials import presented_grant, requested_tenant
+from ._approvals import ApprovalRoutes
 from ._body import read_json
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
 
 
 class RestSurface:
-    def __init__(self, gateway: Gateway, max_body_bytes: int, anonymous_grant: str | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, max_body_bytes: int, anonymous_grant: str | None = None, desk: ApprovalDesk | None = None
+    ) -> None:
         self.gateway = gateway
         self.max_body_bytes = max_body_bytes
         self.anonymous_grant = anonymous_grant
+        self.desk = desk
         self._openapi: bytes | None = None
 
     def token(self, request: Request) -> str | None:
@@ -41,6 +46,9 @@ class RestSurface:
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
+            Route("/v1/policies", self.get_policies, methods=["GET"]),
+            Route("/v1/policies", self.put_policies, methods=["PUT"]),
+            *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
         ]
 
     async def call_action(self, request: Request) -> Response:
@@ -58,6 +66,15 @@ class RestSurface:
         if "reason" in request.query_params:
             arguments["reason"] = request.query_params["reason"]
         return await self._call(request, "grants.revoke", arguments, None)
+
+    async def get_policies(self, request: Request) -> Response:
+        """``GET /v1/policies`` is the governed action ``policies.get``."""
+        return await self._call(request, "policies.get", {}, None)
+
+    async def put_policies(self, request: Request) -> Response:
+        """``PUT /v1/policies`` is the governed action ``policies.update`` (a new version)."""
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, "policies.update", arguments, body_error)
 
     async def _call(
         self, request: Request, action: str, arguments: Any, body_error: ChamberlainError | None, created: bool = False
@@ -77,6 +94,10 @@ class RestSurface:
             response = problem_response(outcome.error, instance=f"/v1/calls/{call.id}", call_id=call.id)
             response.headers.update(headers)
             return response
+        if outcome.pending:
+            # Parked for a human: accepted, not done. The record is where the result will appear.
+            pending = {"call_id": call.id, "action": call.action_name, "status": "pending_approval", "approval": outcome.approval}
+            return JSONResponse(pending, status_code=202, headers={**headers, "Location": f"/v1/calls/{call.id}"})
         body = {
             "call_id": call.id,
             "action": call.action_name,

@@ -1,0 +1,56 @@
+"""The approver's side, shared by REST, the CLI and the console: one set of rules.
+
+Whoever presents a grant acts as the grant's acting principal. Listing and deciding
+need the approver role in the grant's tenant; the agent that asked may read its own
+approval. A decision that completes an approval runs the call at once; every
+refused attempt is recorded like any other refusal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ApproverRequired, ChamberlainError
+from ..grants import Grant
+from ..pipeline import Call, Gateway
+from ._roles import APPROVER
+from ._runner import ApprovedCalls
+from ._service import Approvals
+
+
+class ApprovalDesk:
+    def __init__(self, gateway: Gateway, approvals: Approvals, runner: ApprovedCalls) -> None:
+        self.gateway = gateway
+        self.approvals = approvals
+        self.runner = runner
+
+    async def _require_approver(self, grant: Grant) -> None:
+        if not await self.approvals.roles.has(grant.tenant, grant.acting.id, APPROVER):
+            raise ApproverRequired(f"{grant.acting.id} does not hold the approver role in tenant {grant.tenant}")
+
+    async def query(self, grant: Grant, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        await self._require_approver(grant)
+        return await self.approvals.query(grant.tenant, status, limit)
+
+    async def show(self, grant: Grant, approval_id: str) -> dict[str, Any]:
+        row = await self.approvals.row(grant.tenant, approval_id)
+        if row["grant_id"] != grant.id:
+            await self._require_approver(grant)
+        return await self.approvals.view(row)
+
+    async def decide(
+        self, grant: Grant, approval_id: str, *, approve: bool, reason: str, expected_hash: str | None, surface: str
+    ) -> dict[str, Any]:
+        try:
+            view = await self.approvals.decide(
+                grant.tenant, approval_id, grant.acting.id, approve=approve, reason=reason, expected_hash=expected_hash
+            )
+        except ChamberlainError as err:
+            call = Call(f"approvals.{'approve' if approve else 'reject'}", {"approval_id": approval_id}, None, surface)
+            call.grant = grant
+            await self.gateway.refuse(call, err)
+            raise
+        if view["status"] == "approved":
+            await self.runner.run(await self.approvals.row(grant.tenant, approval_id))
+            view = await self.approvals.show(grant.tenant, approval_id)
+        return view

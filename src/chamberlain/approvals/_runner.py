@@ -1,0 +1,122 @@
+"""Running an approved call: exactly once, with exactly the arguments approved.
+
+The run re-checks everything that could have changed while the call was parked:
+the action and its version, the arguments against the hash every approver bound
+to, and the grant (its signature and revocation; its expiry is judged at the time
+of the request, which it passed). The handler's effects, the call record and the
+approval's ``executed`` state commit in one transaction guarded by
+``WHERE status = 'approved'``: a second runner (another process, a retry after a
+crash) finds nothing to do and its writes roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import update
+
+from ..actions import Surface
+from ..canonical import digest
+from ..errors import ApprovalClosed, ApprovalRequestChanged, ChamberlainError, InternalError
+from ..grants import GrantAuthority
+from ..pipeline import Call, Execute, Outcome
+from ..store import Transaction, approvals, calls
+from ..timeutil import utc_now_iso
+from ._service import Approvals, request_hash
+
+log = logging.getLogger("chamberlain.approvals")
+
+
+class ApprovedCalls:
+    def __init__(self, approvals_: Approvals, surface: Surface, authority: GrantAuthority, execute: Execute) -> None:
+        self.approvals = approvals_
+        self.surface = surface
+        self.authority = authority
+        self.execute = execute
+
+    async def run(self, row: dict[str, Any]) -> None:
+        """Run one approval in state ``approved``; a no-op if another runner got there first."""
+        try:
+            call = await self._prepare(row)
+        except ChamberlainError as err:
+            await self._fail(row, err)
+            return
+        try:
+            outcome = await self.execute.run(call, lambda tx, out: self._executed(tx, row, out))
+        except ApprovalClosed:
+            return
+        if outcome.error is not None:
+            await self._fail(row, outcome.error, outcome)
+
+    async def run_pending(self) -> int:
+        """Run every approved call not yet run (after a restart, or approvals made by the CLI)."""
+        rows = await self.approvals.approved_not_run()
+        for row in rows:
+            await self.run(row)
+        return len(rows)
+
+    async def _prepare(self, row: dict[str, Any]) -> Call:
+        action = self.surface.get(row["action"])
+        if action is None or action.version != row["action_version"]:
+            raise ApprovalRequestChanged(f"{row['action']} v{row['action_version']} is no longer served; nothing was run")
+        try:
+            args = action.contract.input_model.model_validate(row["arguments"])
+        except ValidationError as err:
+            raise ApprovalRequestChanged("the stored arguments no longer fit the action; nothing was run") from err
+        arguments = args.model_dump(mode="json")
+        bound = request_hash(row["tenant_id"], action.name, action.version, row["grant_id"], arguments)
+        votes = await self.approvals.votes(row["id"])
+        if bound != row["request_hash"] or any(v["request_hash"] != bound for v in votes):
+            raise ApprovalRequestChanged("the request is not the one that was approved; nothing was run")
+        token = self.approvals.keys.unseal(row["token_enc"]).decode()
+        grant = await self.authority.verify(token, now=datetime.fromisoformat(row["created_at"]))
+        call = Call(
+            action_name=action.name,
+            arguments=row["arguments"],
+            token=None,
+            surface=row["surface"],
+            trace_id=row["trace_id"],
+            id=row["call_id"],
+        )
+        call.grant, call.action, call.args, call.input_hash = grant, action, args, digest(arguments)
+        return call
+
+    async def _executed(self, tx: Transaction, row: dict[str, Any], outcome: Outcome) -> None:
+        result = await tx.execute(
+            update(approvals)
+            .where(approvals.c.id == row["id"], approvals.c.status == "approved")
+            .values(status="executed", closed_at=utc_now_iso(), result=outcome.result, token_enc=None)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ApprovalClosed(f"approval {row['id']} was already run")
+        await tx.execute(
+            update(calls)
+            .where(calls.c.id == row["call_id"], calls.c.tenant_id == row["tenant_id"])
+            .values(decision="allowed", outcome="ok", result_hash=outcome.result_hash)
+        )
+        outcome.recorded = True
+
+    async def _fail(self, row: dict[str, Any], error: ChamberlainError, outcome: Outcome | None = None) -> None:
+        if isinstance(error, InternalError):
+            log.error("approved call %s (%s) failed: %s", row["call_id"], row["action"], error.detail)
+        executed = outcome is not None and outcome.executed
+        async with self.approvals.store.transaction() as tx:
+            result = await tx.execute(
+                update(approvals)
+                .where(approvals.c.id == row["id"], approvals.c.status == "approved")
+                .values(status="failed", closed_at=utc_now_iso(), error=error.to_problem(), token_enc=None)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            await tx.execute(
+                update(calls)
+                .where(calls.c.id == row["call_id"], calls.c.tenant_id == row["tenant_id"])
+                .values(
+                    decision="allowed" if executed else "refused",
+                    outcome="error" if executed else "refused",
+                    error_type=error.type_uri,
+                )
+            )
