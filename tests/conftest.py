@@ -64,6 +64,11 @@ class DemoServer:
         async with rt.running():
             return await issue(rt, tenant, actions, **kw)  # type: ignore[arg-type]
 
+    async def add_approver(self, tenant: str, principal: str) -> None:
+        rt = make_runtime(shop, self.data)
+        async with rt.running():
+            await rt.roles.add(tenant, principal, "approver")
+
     @property
     def mcp_url(self) -> str:
         return self.base + "/mcp"

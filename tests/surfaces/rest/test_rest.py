@@ -159,19 +159,44 @@ def test_openapi_document_is_complete_and_self_contained(client: httpx.Client) -
     assert doc["components"]["securitySchemes"]["grant"]["scheme"] == "bearer"
 
 
-def test_account_settings_change_is_partial_and_tenant_scoped(client: httpx.Client, demo_server: DemoServer) -> None:
+async def test_account_settings_change_waits_for_an_approver_then_runs_once(demo_server: DemoServer) -> None:
+    """The default policies park every account change; an approver's yes runs it, scoped to the tenant."""
+    await demo_server.add_approver(ACME, "human:rita")
+    approver = bearer(await demo_server.issue(ACME, ["calls.read"], principal="human:rita"))
     acme, globex = bearer(demo_server.grants[ACME]), bearer(demo_server.grants[GLOBEX])
-    changed = client.post(
-        "/v1/actions/accounts.update_settings", json={"customer_id": "c_3", "marketing_opt_in": True}, headers=acme
-    )
-    assert changed.status_code == 200, changed.text
-    assert changed.json()["result"] == {"customer_id": "c_3", "language": "en", "marketing_opt_in": True, "two_factor": True}
-    read_back = client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=acme).json()["result"]
-    assert read_back["marketing_opt_in"] is True
-    other = client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=globex).json()["result"]
-    assert other["marketing_opt_in"] is False
-    nothing = client.post("/v1/actions/accounts.update_settings", json={"customer_id": "c_3"}, headers=acme)
-    assert_problem(nothing, 422, "action-failed")
+    async with httpx.AsyncClient(base_url=demo_server.base, timeout=10) as client:
+        parked = await client.post(
+            "/v1/actions/accounts.update_settings", json={"customer_id": "c_3", "marketing_opt_in": True}, headers=acme
+        )
+        assert parked.status_code == 202, parked.text
+        assert parked.headers["Location"] == f"/v1/calls/{parked.json()['call_id']}"
+        approval = parked.json()["approval"]
+        assert approval["status"] == "pending" and approval["policies"] == ["default-approve-account-changes"]
+        still = (await client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=acme)).json()
+        assert still["result"]["marketing_opt_in"] is False
+        assert_problem(
+            await client.post(f"/v1/approvals/{approval['id']}/approve", json={"reason": "me"}, headers=acme),
+            403,
+            "approver-required",
+        )
+        assert_problem(await client.get(f"/v1/approvals/{approval['id']}", headers=globex), 404, "approval-not-found")
+        listed = (await client.get("/v1/approvals?status=pending", headers=approver)).json()["approvals"]
+        assert approval["id"] in [a["id"] for a in listed]
+        decided = await client.post(
+            f"/v1/approvals/{approval['id']}/approve",
+            json={"reason": "customer asked by phone", "request_hash": approval["request_hash"]},
+            headers=approver,
+        )
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["status"] == "executed"
+        assert decided.json()["result"] == {"customer_id": "c_3", "language": "en", "marketing_opt_in": True, "two_factor": True}
+        record = (await client.get(parked.headers["Location"], headers=acme)).json()
+        assert (record["decision"], record["outcome"]) == ("allowed", "ok")
+        assert [s["step"] for s in record["approval"]["steps"]] == ["requested", "approved", "executed"]
+        again = await client.post(f"/v1/approvals/{approval['id']}/approve", json={"reason": "twice"}, headers=approver)
+        assert_problem(again, 409, "approval-closed")
+        other = (await client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=globex)).json()
+        assert other["result"]["marketing_opt_in"] is False
 
 
 def test_unknown_endpoints_and_methods_are_problems(client: httpx.Client) -> None:
