@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -34,7 +34,7 @@ from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
 from .tenants import list_tenants
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["Runtime", "create_app", "served_surface"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 log = logging.getLogger("chamberlain.app")
@@ -44,6 +44,12 @@ def make_store(url: str) -> SQLiteStore:
     if url.startswith("sqlite:///"):
         return SQLiteStore(url)
     raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
+
+
+def served_surface(surface: Surface, authority: GrantAuthority, policies: Callable[[], PolicyBook]) -> Surface:
+    """The business's actions plus the gateway's own governed ones (grants, policies):
+    what a gateway serves, and what policies are validated against."""
+    return surface.including(management_surface(authority)).including(policy_surface(policies))
 
 
 class Runtime:
@@ -59,7 +65,7 @@ class Runtime:
         self.roles = Roles(self.store)
         self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
         # Grant and policy management are governed like any business action.
-        self.surface = surface.including(management_surface(self.authority)).including(policy_surface(lambda: self.policies))
+        self.surface = served_surface(surface, self.authority, lambda: self.policies)
         self.policies = PolicyBook(
             self.store, self.surface, threshold_minor=settings.approval_threshold_minor, refresh_s=settings.policy_refresh_s
         )
@@ -89,7 +95,6 @@ class Runtime:
         self._opened = True
         if self.settings.policy_dir is not None:
             await self.load_policy_dir()
-        await self.sweep()
 
     async def load_policy_dir(self) -> dict[str, int]:
         """Publish ``<policy_dir>/<tenant>/*.cedar`` for every tenant whose files changed."""
@@ -107,12 +112,14 @@ class Runtime:
         await self.approved_calls.run_pending()
 
     async def sweep_forever(self) -> None:
+        """The serving gateway's loop: at start (what a crash left approved runs now), then
+        every ``approval_sweep_s``."""
         while True:
-            await asyncio.sleep(self.settings.approval_sweep_s)
             try:
                 await self.sweep()
             except Exception:
                 log.exception("approval sweep failed; retrying")
+            await asyncio.sleep(self.settings.approval_sweep_s)
 
     async def close(self) -> None:
         if self._opened:

@@ -7,79 +7,29 @@ Every command works on the same store the gateway uses (``--data-dir`` or
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import shutil
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from . import __version__
-from .actions import Surface
 from .app import Runtime, create_app
+from .commands import approvals, policy, role
+from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
 from .timeutil import parse_duration
 
-T = TypeVar("T")
 DEMO_MARKER = ".chamberlain-demo"
-
-
-def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    return Settings.from_env(data_dir=data_dir, **overrides)
-
-
-def _with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]], surface: Surface | None = None) -> T:
-    async def run() -> T:
-        runtime = Runtime(surface or Surface("cli"), settings)
-        async with runtime.running():
-            return await fn(runtime)
-
-    return asyncio.run(run())
-
-
-def _names(text: str) -> list[str]:
-    """``'orders.*, customers.get'`` → ``['orders.*', 'customers.get']``."""
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _usage_error(err: Exception) -> click.ClickException:
-    """A refusal as one clean line (LookupError's repr quotes would otherwise show)."""
-    return click.ClickException(str(err).strip("'\""))
-
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    envvar="CHAMBERLAIN_DATA_DIR",
-    help="Folder holding the database and key files [default: ./chamberlain-data].",
-)
 
 
 @click.group()
 @click.version_option(__version__, prog_name="chamberlain")
 def main() -> None:
     """Chamberlain: the governed front door between AI agents and your business."""
-
-
-def load_surface(target: str) -> Surface:
-    """``package.module:attribute`` → the Surface object it names."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise click.BadParameter("use MODULE:SURFACE, for example myshop.actions:surface")
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise click.BadParameter(f"cannot load {target}: {err}") from err
-    if not isinstance(obj, Surface):
-        raise click.BadParameter(f"{target} is a {type(obj).__name__}, not a chamberlain.Surface")
-    return obj
 
 
 def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None = None) -> None:
@@ -443,6 +393,10 @@ def db_upgrade(data_dir: Path | None) -> None:
 
     click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
 
+
+main.add_command(policy)
+main.add_command(role)
+main.add_command(approvals)
 
 if __name__ == "__main__":
     main()

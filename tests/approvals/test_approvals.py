@@ -209,7 +209,8 @@ async def test_restart_while_parked_loses_nothing_and_runs_nothing_twice(tmp_pat
         # The vote commits, then the process dies before running the call.
         await second.approvals.decide("acme", out.approval["id"], "human:rita", approve=True, reason="ok")
     third = make_runtime(shop, data)
-    async with third.running():  # opening sweeps: the approved call runs now
+    async with third.running():
+        await third.sweep()  # what a serving gateway does first: the approved call runs now
         assert (await third.approvals.show("acme", out.approval["id"]))["status"] == "executed"
         assert await count(third, refunds) == 1
     fourth = make_runtime(shop, data)

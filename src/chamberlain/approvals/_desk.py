@@ -19,7 +19,7 @@ from ._service import Approvals
 
 
 class ApprovalDesk:
-    def __init__(self, gateway: Gateway, approvals: Approvals, runner: ApprovedCalls) -> None:
+    def __init__(self, gateway: Gateway, approvals: Approvals, runner: ApprovedCalls | None) -> None:
         self.gateway = gateway
         self.approvals = approvals
         self.runner = runner
@@ -41,16 +41,32 @@ class ApprovalDesk:
     async def decide(
         self, grant: Grant, approval_id: str, *, approve: bool, reason: str, expected_hash: str | None, surface: str
     ) -> dict[str, Any]:
-        try:
-            view = await self.approvals.decide(
-                grant.tenant, approval_id, grant.acting.id, approve=approve, reason=reason, expected_hash=expected_hash
-            )
-        except ChamberlainError as err:
-            call = Call(f"approvals.{'approve' if approve else 'reject'}", {"approval_id": approval_id}, None, surface)
-            call.grant = grant
-            await self.gateway.refuse(call, err)
-            raise
-        if view["status"] == "approved":
+        """An approver with a grant (REST, console): decide, and run the call if that completes it."""
+        call = Call(f"approvals.{'approve' if approve else 'reject'}", {"approval_id": approval_id}, None, surface)
+        call.grant = grant
+        view = await self._decide(call, approval_id, approve, reason, expected_hash)
+        if view["status"] == "approved" and self.runner is not None:
             await self.runner.run(await self.approvals.row(grant.tenant, approval_id))
             view = await self.approvals.show(grant.tenant, approval_id)
         return view
+
+    async def decide_as_operator(
+        self, tenant: str, principal: str, approval_id: str, *, approve: bool, reason: str, expected_hash: str | None
+    ) -> dict[str, Any]:
+        """An approver at the CLI, named by the operator. The call is left for the gateway to
+        run (it serves the action; the CLI does not), which its sweep does within a second."""
+        call = Call(f"approvals.{'approve' if approve else 'reject'}", {"approval_id": approval_id}, None, "cli")
+        call.operator = (tenant, principal)
+        return await self._decide(call, approval_id, approve, reason, expected_hash)
+
+    async def _decide(
+        self, call: Call, approval_id: str, approve: bool, reason: str, expected_hash: str | None
+    ) -> dict[str, Any]:
+        assert call.tenant is not None and call.principal is not None
+        try:
+            return await self.approvals.decide(
+                call.tenant, approval_id, call.principal, approve=approve, reason=reason, expected_hash=expected_hash
+            )
+        except ChamberlainError as err:
+            await self.gateway.refuse(call, err)
+            raise

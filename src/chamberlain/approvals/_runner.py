@@ -38,7 +38,11 @@ class ApprovedCalls:
         self.execute = execute
 
     async def run(self, row: dict[str, Any]) -> None:
-        """Run one approval in state ``approved``; a no-op if another runner got there first."""
+        """Run one approval in state ``approved``; a no-op if another runner got there first,
+        or if this process does not serve the action (a CLI, another gateway's surface)."""
+        if row["action"] not in self.surface:
+            log.warning("approved call %s needs %s, which this process does not serve", row["call_id"], row["action"])
+            return
         try:
             call = await self._prepare(row)
         except ChamberlainError as err:
@@ -60,7 +64,8 @@ class ApprovedCalls:
 
     async def _prepare(self, row: dict[str, Any]) -> Call:
         action = self.surface.get(row["action"])
-        if action is None or action.version != row["action_version"]:
+        assert action is not None
+        if action.version != row["action_version"]:
             raise ApprovalRequestChanged(f"{row['action']} v{row['action_version']} is no longer served; nothing was run")
         try:
             args = action.contract.input_model.model_validate(row["arguments"])

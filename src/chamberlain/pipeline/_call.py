@@ -39,6 +39,8 @@ class Call:
     input: dict[str, Any] | None = None
     """The validated arguments as JSON (what grants' constraints and policies judge)."""
     input_hash: str | None = None
+    operator: tuple[str, str] | None = None
+    """(tenant, principal) of an operator acting in-process (the CLI), who holds no grant."""
     reasons: list[dict[str, Any]] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
 
@@ -58,7 +60,15 @@ class Call:
 
     @property
     def tenant(self) -> str | None:
-        return self.grant.tenant if self.grant else None
+        if self.grant is not None:
+            return self.grant.tenant
+        return self.operator[0] if self.operator else None
+
+    @property
+    def principal(self) -> str | None:
+        if self.grant is not None:
+            return self.grant.acting.id
+        return self.operator[1] if self.operator else None
 
 
 @dataclass

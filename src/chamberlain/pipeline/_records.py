@@ -23,7 +23,7 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
     return {
         "id": call.id,
         "tenant_id": call.tenant,
-        "principal": grant.acting.id if grant else None,
+        "principal": call.principal,
         "on_behalf_of": grant.acting.on_behalf_of if grant else None,
         "grant_id": grant.id if grant else None,
         "surface": call.surface,
