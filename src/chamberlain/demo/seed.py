@@ -17,6 +17,8 @@ TENANTS = {
     "globex-store": ("Globex Store", "USD", "US"),
 }
 AGENT_ACTIONS = ["orders.*", "customers.*", "accounts.*", "catalog.*"]
+APPROVER = "human:rita"
+"""A supervisor who may approve parked calls in both demo tenants."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ async def seed(runtime: Runtime, ttl: timedelta = timedelta(hours=24)) -> list[D
         if not await tenant_exists(runtime.store, tenant):
             await create_tenant(runtime.store, runtime.keys, tenant, name)
             await _fill(runtime, tenant, currency, region)
+            await runtime.roles.add(tenant, APPROVER, "approver")
         grant = await runtime.authority.issue(tenant, "agent:support-bot", AGENT_ACTIONS, ttl, on_behalf_of="user:ops-lead")
         out.append(DemoTenant(tenant, name, grant))
     return out

@@ -40,6 +40,7 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
         "orders.get",
         "orders.list",
         "orders.refund",
+        "chamberlain.call_status",
     }
     refund = tools["orders.refund"]
     assert refund.input_schema["required"] == ["order_id", "amount", "reason"]
@@ -126,9 +127,29 @@ async def test_read_models_are_resources(demo_server: DemoServer) -> None:
 async def test_narrow_grant_narrows_discovery(demo_server: DemoServer) -> None:
     token = await demo_server.issue(ACME, ["catalog.*"])
     async with session(demo_server.mcp_url, token) as s:
-        assert [t.name for t in (await s.list_tools()).tools] == ["catalog.list_products"]
+        assert [t.name for t in (await s.list_tools()).tools] == ["catalog.list_products", "chamberlain.call_status"]
         refused = await s.call_tool("orders.get", {"order_id": "o_1001"})
         assert refused.is_error and refused.structured_content["type"].endswith("/permission-denied")  # type: ignore[index]
+
+
+async def test_parked_call_is_a_pending_result_the_agent_can_follow(demo_server: DemoServer) -> None:
+    big = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "never arrived"}
+    rita = await demo_server.issue(ACME, ["calls.read"], principal="human:rita")
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        parked = await s.call_tool("orders.refund", big)
+        body = parked.structured_content
+        assert parked.is_error and body["status"] == "pending_approval"  # type: ignore[index]
+        assert body["follow"]["tool"] == "chamberlain.call_status" and "do not repeat" in parked.content[0].text  # type: ignore[index,union-attr]
+        status = await s.call_tool("chamberlain.call_status", body["follow"]["arguments"])  # type: ignore[index]
+        assert not status.is_error and status.structured_content["approval"]["status"] == "pending"  # type: ignore[index]
+        async with httpx.AsyncClient(base_url=demo_server.base, headers={"Authorization": f"Bearer {rita}"}) as http:
+            approval_id = body["approval"]["id"]  # type: ignore[index]
+            decided = await http.post(f"/v1/approvals/{approval_id}/approve", json={"reason": "courier lost it"})
+            assert decided.json()["status"] == "executed", decided.text
+        done = (await s.call_tool("chamberlain.call_status", body["follow"]["arguments"])).structured_content  # type: ignore[index]
+        assert done["outcome"] == "ok" and done["approval"]["result"]["amount"]["amount_minor"] == 12_000  # type: ignore[index]
+        other = await s.call_tool("chamberlain.call_status", {"call_id": "call_nope"})
+        assert other.is_error and other.structured_content["code"] == "call-not-found"  # type: ignore[index]
 
 
 async def test_stateless_2026_07_28_envelope(demo_server: DemoServer) -> None:

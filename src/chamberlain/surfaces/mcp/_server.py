@@ -22,13 +22,14 @@ from mcp.shared.exceptions import MCPError
 
 from ... import __version__
 from ...actions import Action
-from ...errors import ChamberlainError, UnknownAction
+from ...errors import ChamberlainError, InvalidInput, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
 from .._credentials import presented_grant, requested_tenant
 from ._resources import ResourceRoute, describe, render, resource_routes
 
+STATUS_TOOL = "chamberlain.call_status"
 CALL_TEMPLATE = "chamberlain://calls/{call_id}"
 CALL_SCHEME = "chamberlain://calls/"
 # Implementation-defined JSON-RPC server error (-32000..-32099): the grant was refused.
@@ -59,8 +60,30 @@ def _tool(action: Action) -> types.Tool:
     )
 
 
+def _status_tool() -> types.Tool:
+    return types.Tool(
+        name=STATUS_TOOL,
+        title="Status of a call",
+        description=(
+            "The record of one of your calls: its decision and outcome and, for a call parked for "
+            "human approval, the approval's status, steps and (once it ran) the result."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {"call_id": {"type": "string", "description": "The call_id a tool result gave you."}},
+            "required": ["call_id"],
+            "additionalProperties": False,
+        },
+        annotations=types.ToolAnnotations(
+            title="Status of a call", read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+
+
 class McpSurface:
     def __init__(self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain") -> None:
+        if STATUS_TOOL in gateway.surface:
+            raise ValueError(f"{STATUS_TOOL} is the gateway's own tool; rename the action")
         self.gateway = gateway
         self.anonymous_grant = anonymous_grant
         self._routes = resource_routes(gateway.surface)
@@ -98,10 +121,14 @@ class McpSurface:
 
     async def list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
         grant = await self._grant(ctx)
-        return types.ListToolsResult(tools=[_tool(a) for a in self.gateway.actions_for(grant)])
+        return types.ListToolsResult(tools=[*(_tool(a) for a in self.gateway.actions_for(grant)), _status_tool()])
 
     async def call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name == STATUS_TOOL:
+            return await self._call_status(ctx, params.arguments or {})
         outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {})
+        if outcome.pending:
+            return _pending(outcome)
         if outcome.error is None:
             if outcome.call.action is not None and outcome.call.action.contract.is_content:
                 return types.CallToolResult(content=outcome.result["content"], _meta={"chamberlain/call_id": outcome.call.id})
@@ -119,6 +146,26 @@ class McpSurface:
             structured_content=problem,
             is_error=True,
             _meta={"chamberlain/call_id": outcome.call.id},
+        )
+
+    async def _call_status(self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]) -> types.CallToolResult:
+        """A read of the caller's own record, like ``GET /v1/calls/{id}`` (not itself a call)."""
+        grant = await self._grant(ctx)
+        call_id = arguments.get("call_id")
+        try:
+            if not isinstance(call_id, str):
+                raise InvalidInput(
+                    "call_id must be a string", errors=[{"loc": ["call_id"], "msg": "required", "type": "missing"}]
+                )
+            record = await self.gateway.record(grant, call_id)
+        except ChamberlainError as err:
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=f"{err.title}: {err.detail}")],
+                structured_content=err.to_problem(),
+                is_error=True,
+            )
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=orjson.dumps(record).decode())], structured_content=record
         )
 
     async def list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListResourcesResult:
@@ -167,6 +214,32 @@ class McpSurface:
                 raise MCPError(_code(outcome.error), outcome.error.detail, problem)
             return types.ReadResourceResult(contents=[render(uri, route.action, outcome.result)])
         raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
+
+
+def _pending(outcome: Outcome) -> types.CallToolResult:
+    """A parked call: not a result yet, so not the tool's output schema. It is marked as an
+    error result so clients do not hold it to that schema, and says plainly what to do next."""
+    approval = outcome.approval or {}
+    call_id = outcome.call.id
+    text = (
+        f"Pending approval: {'; '.join(approval.get('why', [])) or 'a human must approve this call'}. "
+        f"Nothing has happened yet. Approval {approval.get('id')} needs {approval.get('approvals_required')} approver(s) "
+        f"before {approval.get('deadline')}. Check with the {STATUS_TOOL} tool (call_id {call_id!r}) "
+        f"or read chamberlain://calls/{call_id}; do not repeat the call."
+    )
+    body = {
+        "status": "pending_approval",
+        "code": "approval-pending",
+        "call_id": call_id,
+        "approval": approval,
+        "follow": {"tool": STATUS_TOOL, "arguments": {"call_id": call_id}, "resource": f"{CALL_SCHEME}{call_id}"},
+    }
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content=body,
+        is_error=True,
+        _meta={"chamberlain/call_id": call_id, "chamberlain/status": "pending_approval"},
+    )
 
 
 def _code(error: ChamberlainError) -> int:
