@@ -113,7 +113,9 @@ def case_request(engine: PolicyEngine, case: Case) -> tuple[Request, str]:
     try:
         arguments = action.contract.input_model.model_validate(case.arguments).model_dump(mode="json")
     except ValidationError as err:
-        raise ValueError(f"arguments do not fit {case.action}: {err.error_count()} error(s): {err.errors()[0]['msg']}") from err
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "arguments"
+        raise ValueError(f"arguments do not fit {case.action}: {where}: {first['msg']} ({err.error_count()} error(s))") from err
     request = engine.request(case.tenant, principal_attributes(case), action, arguments, case.surface, case.at or utc_now())
     return request, action.risk
 
