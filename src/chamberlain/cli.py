@@ -93,7 +93,7 @@ def serve(target: str, data_dir: Path | None, host: str | None, port: int | None
 )
 def demo(port: int, host: str, data_dir: Path) -> None:
     """Run the demo shop (two tenants) on SQLite and print a grant per tenant."""
-    from .demo import seed, shop
+    from .demo import APPROVER, seed, shop
 
     if data_dir.exists():
         if not (data_dir / DEMO_MARKER).exists():
@@ -127,6 +127,12 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo("       -H 'Content-Type: application/json' \\")
         click.echo(
             '       -d \'{"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}\''
+        )
+        folder = f" --data-dir {data_dir}" if data_dir != Path("chamberlain-demo") else ""
+        click.echo(f"\nRefunds over 100.00 wait for a human; {APPROVER} holds the approver role:")
+        click.echo(f"  chamberlain approvals list --tenant {tenants[0].id}{folder}")
+        click.echo(
+            f"  chamberlain approvals approve APPROVAL_ID --tenant {tenants[0].id} --as {APPROVER} --reason 'checked'{folder}"
         )
         click.echo("\nPress Ctrl+C to stop.")
 

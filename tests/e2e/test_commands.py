@@ -101,3 +101,14 @@ def test_tutorial_flow(tmp_path: Path) -> None:
         text=True,
     ).stdout
     assert '"decision": "allowed"' in shown
+
+
+def test_approval_demo_script(tmp_path: Path) -> None:
+    """examples/approval_demo.py: pending, approved at the CLI, result delivered to the agent."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "approval_demo.py")], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-> 202 pending_approval" in done.stdout
+    assert "approved by human:rita" in done.stdout and "approval executed" in done.stdout
+    assert '"amount_minor": 12000' in done.stdout.splitlines()[-1]

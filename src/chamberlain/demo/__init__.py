@@ -1,6 +1,6 @@
 """The demo business served by ``chamberlain demo``."""
 
-from .seed import TENANTS, DemoTenant, seed
+from .seed import APPROVER, TENANTS, DemoTenant, seed
 from .shop import shop
 
-__all__ = ["TENANTS", "DemoTenant", "seed", "shop"]
+__all__ = ["APPROVER", "TENANTS", "DemoTenant", "seed", "shop"]

@@ -1,0 +1,122 @@
+"""A human breakpoint, end to end: an agent asks for a large refund, is told to wait,
+a human approves it at the command line, and the agent receives the result.
+
+    python examples/approval_demo.py
+
+It starts ``chamberlain demo`` on a free port with a throwaway data folder, plays
+the agent over plain REST with httpx, and plays the supervisor (``human:rita``, who
+holds the approver role in the demo tenants) with ``chamberlain approvals approve``.
+Nothing here talks to the database directly: it is what a real deployment does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLI = [sys.executable, "-m", "chamberlain.cli"]
+TENANT = "acme-shop"
+REFUND = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "parcel lost in transit"}
+
+
+def say(who: str, text: str) -> None:
+    print(f"[{who:>5}] {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def demo_gateway(data: Path) -> Iterator[tuple[str, str]]:
+    """``chamberlain demo`` in the background; yields its base URL and acme-shop's grant."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = ""
+        deadline = time.monotonic() + 30
+        assert proc.stdout is not None
+        while "Press Ctrl+C" not in banner:
+            line = proc.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                raise SystemExit("the demo gateway did not start:\n" + banner)
+            banner += line
+        grant = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)[0]
+        yield f"http://127.0.0.1:{port}", grant
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def ask_for_refund(client: httpx.Client) -> dict[str, Any]:
+    resp = client.post("/v1/actions/orders.refund", json=REFUND)
+    if resp.status_code != 202:
+        raise SystemExit(f"expected 202 Accepted, got {resp.status_code}: {resp.text}")
+    body: dict[str, Any] = resp.json()
+    approval = body["approval"]
+    say("agent", f"refund of 120.00 EUR on {REFUND['order_id']} -> {resp.status_code} {body['status']}")
+    say("agent", f"  approval {approval['id']} needs {approval['approvals_required']} approver(s): {'; '.join(approval['why'])}")
+    say("agent", f"  deadline {approval['deadline']}; following {resp.headers['Location']}")
+    body["location"] = resp.headers["Location"]
+    return body
+
+
+def approve_at_the_cli(approval_id: str, data: Path) -> None:
+    args = ["approvals", "approve", approval_id, "--tenant", TENANT, "--as", "human:rita"]
+    args += ["--reason", "carrier confirmed the parcel is lost", "--data-dir", str(data)]
+    say("human", "$ chamberlain " + " ".join(args[:7]) + " --reason '...'")
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, check=False)
+    for line in (done.stdout + done.stderr).strip().splitlines():
+        say("human", "  " + line)
+    if done.returncode != 0:
+        raise SystemExit("approval failed")
+
+
+def wait_for_result(client: httpx.Client, location: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Poll the call's record until its approval is closed (SSE and webhooks come later)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record: dict[str, Any] = client.get(location).raise_for_status().json()
+        if record["approval"]["status"] not in ("pending", "approved"):
+            return record
+        time.sleep(0.3)
+    raise SystemExit(f"no outcome within {timeout_s}s")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp, demo_gateway(Path(tmp) / "demo") as (base, grant):
+        data = Path(tmp) / "demo"
+        say("agent", f"gateway at {base}")
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {grant}"}, timeout=10) as client:
+            pending = ask_for_refund(client)
+            approve_at_the_cli(pending["approval"]["id"], data)
+            record = wait_for_result(client, pending["location"])
+        approval = record["approval"]
+        say("agent", f"call {record['id']}: {record['outcome']}, approval {approval['status']}")
+        for step in approval["steps"]:
+            by = f" by {step['by']}" if step.get("by") else ""
+            say("agent", f"  {step['at'][:19]}  {step['step']}{by}")
+        say("agent", "result: " + json.dumps(approval.get("result")))
+        return 0 if approval["status"] == "executed" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
