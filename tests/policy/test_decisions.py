@@ -14,6 +14,8 @@ from chamberlain.demo.shop import shop
 from chamberlain.errors import PolicyInvalid
 from chamberlain.grants import management_surface
 from chamberlain.policy import PolicyEngine, PolicySet, compile_policies, default_files, policy_surface
+from chamberlain.policy._compile import Slice
+from chamberlain.policy._context import project
 
 SURFACE = shop.including(management_surface(None)).including(policy_surface(lambda: None))  # type: ignore[arg-type]
 ENGINE = PolicyEngine(SURFACE)
@@ -125,35 +127,95 @@ def test_n_approvers_and_reasons_come_from_the_annotations() -> None:
 
 
 class Unsliced(PolicySet):
-    """Every policy in every evaluation: what Cedar would decide without slicing."""
+    """Every policy and the whole context in every evaluation: what Cedar decides unoptimised."""
 
-    def slice(self, action: str, risk: str, principal: str) -> cedarpy.PolicySet:
+    def slice(self, action: str, risk: str, principal: str) -> Slice:
         doc = {"staticPolicies": {p.id: p.body for p in self.policies.values()}, "templates": {}, "templateLinks": []}
-        return cedarpy.PolicySet.from_json_str(json.dumps(doc))
+        return Slice(cedarpy.PolicySet.from_json_str(json.dumps(doc)), None)
+
+
+CONTEXT_READERS = """
+@id("weekday-record") forbid (principal, action == Chamberlain::Action::"orders.get", resource)
+  when { {d: context.weekday}.d == 9 };
+@id("surface-if") forbid (principal, action in Chamberlain::Action::"risk:money", resource)
+  when { if context.surface == "mcp" then context.amount_minor > 1 else false };
+@id("currency-set") forbid (principal, action == Chamberlain::Action::"orders.refund", resource)
+  when { context has currency && ["XXX"].contains(context.currency) };
+@id("a7-exports-us") permit (principal == Chamberlain::Principal::"agent:a7", action == Chamberlain::Action::"customers.export", resource)
+  when { context.arguments has region && context.arguments.region == "US" };
+@id("whole-context") forbid (principal, action == Chamberlain::Action::"customers.export", resource)
+  when { {c: context}.c.hour == 99 };
+"""
 
 
 def test_slices_decide_like_the_whole_set() -> None:
     """Slicing by action and principal is an optimisation: it must never change a decision."""
-    many = CUSTOM + "\n".join(
+    many = CUSTOM + CONTEXT_READERS + "\n".join(
         f'permit (principal == Chamberlain::Principal::"agent:a{i}", action == Chamberlain::Action::"orders.get", resource);'
         for i in range(50)
     )
     sliced = compile_policies({"many.cedar": many}, SURFACE)
     whole = Unsliced(sliced.version, sliced.files, sliced.policies)
-    assert len(sliced.policies) == 57
+    assert len(sliced.policies) == 62
     principals = [agent("agent:a7"), agent("agent:bob"), agent("human:h"), agent(delegated=True)]
     actions = [
         ("orders.get", {"order_id": "o"}),
         ("orders.refund", refund(100)),
         ("orders.refund", refund(60_000)),
         ("customers.export", {"region": "EU"}),
+        ("customers.export", {"region": "US"}),
+        ("customers.export", {}),
         ("accounts.update_email", {"customer_id": "c", "email": "a@b.example"}),
     ]
     for principal in principals:
         for action, arguments in actions:
             a, b = decide(sliced, action, arguments, principal), decide(whole, action, arguments, principal)
             assert (a.effect, a.policies, a.approvers) == (b.effect, b.policies, b.approvers), (principal["id"], action)
-    assert decide(sliced, "orders.get", {"order_id": "o"}, agent("agent:a7")).policies == ("many.cedar#15", "reads")
+    assert decide(sliced, "orders.get", {"order_id": "o"}, agent("agent:a7")).policies == ("many.cedar#20", "reads")
+
+
+SHORTCUT_SETS = [
+    default_files(10_000),
+    {"all.cedar": "permit (principal, action, resource);"},
+    {"a.cedar": 'permit (principal == Chamberlain::Principal::"agent:a7", action in Chamberlain::Action::"risk:read", resource);'},
+    {"a.cedar": 'permit (principal, action in [Chamberlain::Action::"orders.get", Chamberlain::Action::"risk:money"], resource);'},
+    {"a.cedar": "permit (principal is Chamberlain::Principal, action, resource);"},
+]
+
+
+@pytest.mark.parametrize("files", SHORTCUT_SETS)
+def test_plain_permits_decide_without_evaluation_exactly_as_cedar_would(files: dict[str, str]) -> None:
+    sliced = compile_policies(files, SURFACE)
+    whole = Unsliced(sliced.version, sliced.files, sliced.policies)
+    for principal in [agent("agent:a7"), agent("agent:bob")]:
+        for action, arguments in [("orders.get", {"order_id": "o"}), ("orders.refund", refund(100)), ("customers.export", {})]:
+            a, b = decide(sliced, action, arguments, principal), decide(whole, action, arguments, principal)
+            assert (a.effect, a.policies, a.approvers) == (b.effect, b.policies, b.approvers), (principal["id"], action)
+    shortcut = sliced.slice("orders.get", "read", "agent:a7").allowed_by
+    assert shortcut == (None if "is Chamberlain" in str(files) else tuple(sliced.policies)[:1])
+
+
+def test_a_slice_reads_only_the_context_its_policies_name() -> None:
+    policies = compile_policies({"m.cedar": CUSTOM + CONTEXT_READERS}, SURFACE)
+    paths = {action: policies.slice(action, risk, "agent:a7").context for action, risk in [
+        ("orders.get", "read"), ("orders.refund", "money"), ("customers.export", "data_export")]}  # fmt: skip
+    assert project(CONTEXT, paths["orders.get"]) == {"weekday": 3}
+    assert project(CONTEXT, paths["orders.refund"]) == {"amount_minor": 5, "currency": "EUR", "surface": "rest"}
+    assert paths["customers.export"] is None, "a policy that reads the whole context gets all of it"
+    only_region = compile_policies({"m.cedar": CUSTOM}, SURFACE).slice("customers.export", "data_export", "agent:a7")
+    assert project(CONTEXT, only_region.context) == {"arguments": {"region": "EU"}, "hour": 12}
+
+
+CONTEXT = {
+    "arguments": {"region": "EU", "amount": {"amount_minor": 5, "currency": "EUR"}},
+    "risk": "money",
+    "surface": "rest",
+    "now": 1,
+    "hour": 12,
+    "weekday": 3,
+    "amount_minor": 5,
+    "currency": "EUR",
+}
 
 
 @pytest.mark.parametrize(

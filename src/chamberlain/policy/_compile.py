@@ -12,6 +12,8 @@ policy (its ``@id`` annotation, else ``file.cedar#N``), and sorts it by role:
 Calls are evaluated against a *slice*: only the policies whose scope can match
 the call's action and principal. Cedar checks every policy it is given, so
 slicing keeps a tenant with a thousand per-agent rules as fast as one with ten.
+A slice also knows which context paths its policies read, so each request
+carries only those (see ``_context``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import orjson
 from ..actions import Surface
 from ..canonical import digest
 from ..errors import PolicyInvalid
+from ._context import Paths, context_paths
 from ._schema import ACTION, PRINCIPAL, cedar_schema, risk_group
 
 MAX_APPROVERS = 10
@@ -54,6 +57,18 @@ class Policy:
             self.principal_scope, {principal}, PRINCIPAL
         )
 
+    def always_permits(self, action: str, risk: str, principal: str) -> bool:
+        """True when this is a plain permit that surely matches every such call: no
+        condition, no approval, and a scope that names this action and principal (or all)."""
+        return (
+            self.effect == "permit"
+            and self.approval is None
+            and not self.body.get("conditions")
+            and self.body.get("resource", {}).get("op") == "All"
+            and _scope_surely_matches(self.action_scope, {action, risk_group(risk)}, ACTION)
+            and _scope_surely_matches(self.principal_scope, {principal}, PRINCIPAL)
+        )
+
 
 def _scope_may_match(scope: dict[str, Any], ids: set[str], entity_type: str) -> bool:
     op = scope.get("op")
@@ -67,6 +82,27 @@ def _scope_may_match(scope: dict[str, Any], ids: set[str], entity_type: str) -> 
     return True
 
 
+def _scope_surely_matches(scope: dict[str, Any], ids: set[str], entity_type: str) -> bool:
+    op = scope.get("op")
+    if op == "All":
+        return True
+    entities = scope.get("entities") or ([scope["entity"]] if "entity" in scope else [])
+    if op == "==" or (op == "in" and entities):
+        return any(e.get("type") == entity_type and e.get("id") in ids for e in entities)
+    return False
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The policies that can apply to one (action, principal), and the context they read."""
+
+    policies: cedarpy.PolicySet
+    context: Paths | None
+    allowed_by: tuple[str, ...] | None = None
+    """Set when every policy here is a plain permit that surely matches: the decision is
+    **allow** by all of them, known without evaluating (what Cedar would answer)."""
+
+
 @dataclass
 class PolicySet:
     """A tenant's compiled policies at one version."""
@@ -74,19 +110,25 @@ class PolicySet:
     version: int
     files: dict[str, str]
     policies: dict[str, Policy]
-    _slices: dict[tuple[str, str], cedarpy.PolicySet] = field(default_factory=dict, repr=False)
+    _slices: dict[tuple[str, str], Slice] = field(default_factory=dict, repr=False)
 
     @cached_property
     def digest(self) -> str:
         return digest(self.files)
 
-    def slice(self, action: str, risk: str, principal: str) -> cedarpy.PolicySet:
+    def slice(self, action: str, risk: str, principal: str) -> Slice:
         key = (action, principal)
         cached = self._slices.get(key)
         if cached is None:
-            chosen = {p.id: p.body for p in self.policies.values() if p.applies_to(action, risk, principal)}
-            doc = {"staticPolicies": chosen, "templates": {}, "templateLinks": []}
-            cached = cedarpy.PolicySet.from_json_str(orjson.dumps(doc).decode())
+            chosen = [p for p in self.policies.values() if p.applies_to(action, risk, principal)]
+            bodies = {p.id: p.body for p in chosen}
+            doc = {"staticPolicies": bodies, "templates": {}, "templateLinks": []}
+            static = bool(chosen) and all(p.always_permits(action, risk, principal) for p in chosen)
+            cached = Slice(
+                cedarpy.PolicySet.from_json_str(orjson.dumps(doc).decode()),
+                context_paths(bodies.values()),
+                tuple(sorted(bodies)) if static else None,
+            )
             if len(self._slices) >= 4096:
                 self._slices.clear()
             self._slices[key] = cached
