@@ -23,7 +23,7 @@ from starlette.routing import Route
 from .actions import Surface
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .config import Settings
-from .errors import MethodNotAllowed, NotFound
+from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .pipeline import Gateway
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
@@ -104,6 +104,13 @@ class Runtime:
         for tenant, version in published.items():
             log.info("tenant %s: published policy version %s from %s", tenant, version, self.settings.policy_dir)
         return published
+
+    async def reload_policy_dir(self) -> None:
+        """On SIGHUP: like at start, but a bad file is logged and the running version kept."""
+        try:
+            await self.load_policy_dir()
+        except PolicyInvalid as err:
+            log.error("policy files in %s not loaded, current versions kept: %s", self.settings.policy_dir, err.extra)
 
     async def sweep(self) -> None:
         """Expire overdue approvals, then run approved calls not yet run (after a crash,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,10 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
             access_log=False,
             lifespan="on",
         )
+        if runtime.settings.policy_dir is not None:
+            # kill -HUP <pid>: publish the policy files again if they changed.
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(runtime.reload_policy_dir()))
         await uvicorn.Server(config).serve()
 
     asyncio.run(run())
@@ -107,6 +112,8 @@ def demo(port: int, host: str, data_dir: Path) -> None:
 
     async def banner(rt: Runtime) -> None:
         tenants = await seed(rt)
+        if rt.settings.policy_dir is not None:
+            await rt.load_policy_dir()  # the tenants exist only now
         base = f"http://{host}:{port}"
         click.echo(click.style("Chamberlain demo shop", bold=True) + f"  (data in {data_dir.resolve()})\n")
         click.echo(f"  MCP (Streamable HTTP)  {base}/mcp")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -112,3 +113,39 @@ def test_approval_demo_script(tmp_path: Path) -> None:
     assert "-> 202 pending_approval" in done.stdout
     assert "approved by human:rita" in done.stdout and "approval executed" in done.stdout
     assert '"amount_minor": 12000' in done.stdout.splitlines()[-1]
+
+
+def test_policy_files_load_at_start_and_reload_on_sighup(tmp_path: Path) -> None:
+    folder = tmp_path / "policies" / "acme-shop"
+    folder.mkdir(parents=True)
+    (folder / "refunds.cedar").write_text((ROOT / "examples" / "policies" / "acme-shop" / "refunds.cedar").read_text())
+    port = free_port()
+    env = dict(os.environ, CHAMBERLAIN_POLICY_DIR=str(tmp_path / "policies"), CHAMBERLAIN_POLICY_REFRESH_S="0")
+    with running([*CLI, "demo", "--port", str(port)], tmp_path, port, env) as proc:
+        assert proc.stdout is not None
+        banner = ""
+        while "Press Ctrl+C" not in banner:
+            banner += proc.stdout.readline()
+        grant = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)[0]
+
+        def refund(order: str) -> httpx.Response:
+            body = {"order_id": order, "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "lost"}
+            url = f"http://127.0.0.1:{port}/v1/actions/orders.refund"
+            return httpx.post(url, json=body, headers={"Authorization": f"Bearer {grant}"})
+
+        parked = refund("o_1006")
+        assert parked.status_code == 202 and parked.json()["approval"]["policies"] == ["refunds-over-100"]
+
+        (folder / "refunds.cedar").write_text("permit (principal, action, resource);\n")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while (resp := refund("o_1005")).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert resp.status_code == 200, resp.text
+    history = subprocess.run(
+        [*CLI, "policy", "history", "--tenant", "acme-shop", "--data-dir", str(tmp_path / "chamberlain-demo")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split("\t")[0] for line in history] == ["v2", "v1"] and all("\tfile\t" in line for line in history)

@@ -141,7 +141,8 @@ CONTEXT_READERS = """
   when { if context.surface == "mcp" then context.amount_minor > 1 else false };
 @id("currency-set") forbid (principal, action == Chamberlain::Action::"orders.refund", resource)
   when { context has currency && ["XXX"].contains(context.currency) };
-@id("a7-exports-us") permit (principal == Chamberlain::Principal::"agent:a7", action == Chamberlain::Action::"customers.export", resource)
+@id("a7-exports-us")
+permit (principal == Chamberlain::Principal::"agent:a7", action == Chamberlain::Action::"customers.export", resource)
   when { context.arguments has region && context.arguments.region == "US" };
 @id("whole-context") forbid (principal, action == Chamberlain::Action::"customers.export", resource)
   when { {c: context}.c.hour == 99 };
@@ -150,9 +151,13 @@ CONTEXT_READERS = """
 
 def test_slices_decide_like_the_whole_set() -> None:
     """Slicing by action and principal is an optimisation: it must never change a decision."""
-    many = CUSTOM + CONTEXT_READERS + "\n".join(
-        f'permit (principal == Chamberlain::Principal::"agent:a{i}", action == Chamberlain::Action::"orders.get", resource);'
-        for i in range(50)
+    many = (
+        CUSTOM
+        + CONTEXT_READERS
+        + "\n".join(
+            f'permit (principal == Chamberlain::Principal::"agent:a{i}", action == Chamberlain::Action::"orders.get", resource);'
+            for i in range(50)
+        )
     )
     sliced = compile_policies({"many.cedar": many}, SURFACE)
     whole = Unsliced(sliced.version, sliced.files, sliced.policies)
@@ -174,11 +179,13 @@ def test_slices_decide_like_the_whole_set() -> None:
     assert decide(sliced, "orders.get", {"order_id": "o"}, agent("agent:a7")).policies == ("many.cedar#20", "reads")
 
 
+A7 = 'Chamberlain::Principal::"agent:a7"'
+ACT = "Chamberlain::Action::"
 SHORTCUT_SETS = [
     default_files(10_000),
     {"all.cedar": "permit (principal, action, resource);"},
-    {"a.cedar": 'permit (principal == Chamberlain::Principal::"agent:a7", action in Chamberlain::Action::"risk:read", resource);'},
-    {"a.cedar": 'permit (principal, action in [Chamberlain::Action::"orders.get", Chamberlain::Action::"risk:money"], resource);'},
+    {"a.cedar": f'permit (principal == {A7}, action in Chamberlain::Action::"risk:read", resource);'},
+    {"a.cedar": f'permit (principal, action in [{ACT}"orders.get", {ACT}"risk:money"], resource);'},
     {"a.cedar": "permit (principal is Chamberlain::Principal, action, resource);"},
 ]
 

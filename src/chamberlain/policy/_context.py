@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+
 class _Whole:
     def __repr__(self) -> str:
         return "WHOLE"
