@@ -12,8 +12,9 @@ policy (its ``@id`` annotation, else ``file.cedar#N``), and sorts it by role:
 Calls are evaluated against a *slice*: only the policies whose scope can match
 the call's action and principal. Cedar checks every policy it is given, so
 slicing keeps a tenant with a thousand per-agent rules as fast as one with ten.
-A slice also knows which context paths its policies read, so each request
-carries only those (see ``_context``).
+In a slice, a scope that surely matches is dropped (so Cedar does not check it
+again on every call), and the slice knows which context paths its policies read,
+so each request carries only those (see ``_context``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ class Policy:
         return _scope_may_match(self.action_scope, {action, risk_group(risk)}, ACTION) and _scope_may_match(
             self.principal_scope, {principal}, PRINCIPAL
         )
+
+    def body_for(self, action: str, risk: str, principal: str) -> dict[str, Any]:
+        """The policy as evaluated for this action and principal: a scope that surely
+        matches is dropped (Cedar would check it on every call to the same answer)."""
+        ids = {action, risk_group(risk)}
+        body = self.body
+        if self.action_scope.get("op") != "All" and _scope_surely_matches(self.action_scope, ids, ACTION):
+            body = {**body, "action": {"op": "All"}}
+        if self.principal_scope.get("op") != "All" and _scope_surely_matches(self.principal_scope, {principal}, PRINCIPAL):
+            body = {**body, "principal": {"op": "All"}}
+        return body
 
     def always_permits(self, action: str, risk: str, principal: str) -> bool:
         """True when this is a plain permit that surely matches every such call: no
@@ -121,7 +133,7 @@ class PolicySet:
         cached = self._slices.get(key)
         if cached is None:
             chosen = [p for p in self.policies.values() if p.applies_to(action, risk, principal)]
-            bodies = {p.id: p.body for p in chosen}
+            bodies = {p.id: p.body_for(action, risk, principal) for p in chosen}
             doc = {"staticPolicies": bodies, "templates": {}, "templateLinks": []}
             static = bool(chosen) and all(p.always_permits(action, risk, principal) for p in chosen)
             cached = Slice(
