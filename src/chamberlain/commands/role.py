@@ -9,6 +9,7 @@ import click
 from ..app import Runtime
 from ..approvals import ROLES
 from ..grants import Principal
+from ..tenants import tenant_exists
 from ._shared import _settings, _usage_error, _with_runtime, data_dir_option
 
 role_choice = click.option("--role", default="approver", show_default=True, type=click.Choice(ROLES))
@@ -36,8 +37,6 @@ def role_add(tenant_id: str, principal: str, role: str, data_dir: Path | None) -
     who = _principal(principal)
 
     async def run(rt: Runtime) -> bool:
-        from ..tenants import tenant_exists
-
         if not await tenant_exists(rt.store, tenant_id):
             raise click.ClickException(f"no tenant {tenant_id!r}")
         return await rt.roles.add(tenant_id, who, role)

@@ -18,6 +18,7 @@ from ..actions import Surface
 from ..context import Context
 from ..errors import ActionError, PolicyInvalid
 from ._book import PolicyBook
+from ._compile import PolicySet
 
 __all__ = ["policy_surface"]
 
@@ -31,6 +32,16 @@ class PolicyFiles(BaseModel):
     policies: list[str]
 
 
+def _view(tenant: str, policies: PolicySet) -> PolicyFiles:
+    return PolicyFiles(
+        tenant=tenant,
+        version=policies.version,
+        digest=policies.digest,
+        files=policies.files,
+        policies=sorted(policies.policies),
+    )
+
+
 def policy_surface(policies: Callable[[], PolicyBook]) -> Surface:
     """``policies`` gives the book when called: the book's schema includes these actions."""
     surface = Surface("chamberlain-policies", description="Read and change this tenant's Cedar policies.")
@@ -38,14 +49,7 @@ def policy_surface(policies: Callable[[], PolicyBook]) -> Surface:
     @surface.action("policies.get", risk="read")
     async def get(ctx: Context) -> PolicyFiles:
         """This tenant's current policies: version, files and policy ids."""
-        current = await policies().current(ctx.tenant)
-        return PolicyFiles(
-            tenant=ctx.tenant,
-            version=current.version,
-            digest=current.digest,
-            files=current.files,
-            policies=sorted(current.policies),
-        )
+        return _view(ctx.tenant, await policies().current(ctx.tenant))
 
     @surface.action("policies.update", risk="account")
     async def put(
@@ -58,12 +62,6 @@ def policy_surface(policies: Callable[[], PolicyBook]) -> Surface:
             stored = await policies().publish(ctx.tenant, files, author=ctx.principal.id, comment=comment, tx=ctx.tx)
         except PolicyInvalid as err:
             raise ActionError(err.detail, code="policy-invalid", errors=err.extra.get("errors", [])) from err
-        return PolicyFiles(
-            tenant=ctx.tenant,
-            version=stored.version,
-            digest=stored.digest,
-            files=stored.files,
-            policies=sorted(stored.policies),
-        )
+        return _view(ctx.tenant, stored)
 
     return surface
