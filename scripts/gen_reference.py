@@ -45,7 +45,10 @@ ADVICE = {
     "approval-closed": "The approval was already decided, expired or ran; `status` says which. Nothing more to do.",
     "approval-already-given": "This approver has decided already; another approver must give the next approval.",
     "approval-request-changed": "The request differs from the `request_hash` you reviewed; review it again.",
-    "policy-invalid": "Fix the policies: `errors` lists each problem by file and policy id. Nothing was changed.",
+    "policy-invalid": (
+        "Policy validation at load (CLI, policy folder): `errors` lists each problem by file and policy id; "
+        "nothing changed. `PUT /v1/policies` answers `invalid-input` instead."
+    ),
     "invalid-input": "Fix the arguments: `errors` lists each problem with its location (`loc`).",
     "bad-request": "Base class of the two below; sent as itself for other unusable requests.",
     "malformed-json": "Send a valid JSON object as the body.",

@@ -14,7 +14,7 @@ from chamberlain import Surface
 from chamberlain.app import Runtime, create_app
 from chamberlain.config import Settings
 from chamberlain.demo import seed, shop
-from chamberlain.tenants import create_tenant
+from chamberlain.tenants import create_tenant, tenant_exists
 from tests.helpers import free_port, serve_in_thread
 
 
@@ -67,6 +67,8 @@ class DemoServer:
     async def add_approver(self, tenant: str, principal: str) -> None:
         rt = make_runtime(shop, self.data)
         async with rt.running():
+            if not await tenant_exists(rt.store, tenant):
+                await create_tenant(rt.store, rt.keys, tenant, tenant)
             await rt.roles.add(tenant, principal, "approver")
 
     @property

@@ -17,6 +17,7 @@ from chamberlain.errors import (
     GrantRevoked,
     GrantWidened,
     GrantWrongAudience,
+    InternalError,
     PermissionDenied,
     RevocationUnavailable,
 )
@@ -223,3 +224,21 @@ async def test_single_use_grants_refuse_replays(runtime: Runtime) -> None:
     assert sum(o.ok for o in outcomes) == 2
     with pytest.raises(ValueError):
         await runtime.authority.issue("acme", "agent:bot", ["orders.list"], timedelta(hours=1), max_uses=0)
+
+
+async def test_an_authorizer_that_runs_out_of_time_is_an_error_not_a_denial(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Biscuit's wall-clock limit says nothing about the grant: a busy process must not
+    tell an agent it lacks a right it holds (it is told to retry)."""
+    from chamberlain.grants import _token
+
+    grant = await runtime.authority.verify(await issue(runtime))
+    grant.authorize("orders.get", runtime.authority.audience, utc_now())
+    assert _token._LIMITS.max_time.total_seconds() * 1000 == _token.AUTHORIZER_MAX_TIME_MS
+    exhausted = biscuit.AuthorizerBuilder("").limits()  # type: ignore[attr-defined]
+    exhausted.max_time = timedelta(0)
+    monkeypatch.setattr(_token, "_LIMITS", exhausted)
+    fresh = await runtime.authority.verify(await issue(runtime))
+    with pytest.raises(InternalError, match="did not finish in time"):
+        fresh.authorize("orders.get", runtime.authority.audience, utc_now())

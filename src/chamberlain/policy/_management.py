@@ -5,14 +5,15 @@ Both are governed actions (``GET``/``PUT /v1/policies`` on REST, tools on MCP), 
 policy change is authorized, recorded and, under the default policies, itself an
 account change that waits for a human approver. A change is validated against the
 declared actions before it is stored; an invalid set changes nothing.
-"""
 
-from __future__ import annotations
+Annotations here are evaluated at once (no ``from __future__ import annotations``):
+the ``files`` argument's validator is a closure over this surface's policy book.
+"""
 
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from ..actions import Surface
 from ..context import Context
@@ -51,9 +52,23 @@ def policy_surface(policies: Callable[[], PolicyBook]) -> Surface:
         """This tenant's current policies: version, files and policy ids."""
         return _view(ctx.tenant, await policies().current(ctx.tenant))
 
+    def valid(files: dict[str, str]) -> dict[str, str]:
+        """Part of the input contract, so an invalid set is refused before anyone is
+        asked to approve it (the handler checks again when it runs)."""
+        book = policies()
+        if book is not None:  # None only where the surface is built for its schema alone
+            try:
+                book.compile(files)
+            except PolicyInvalid as err:
+                problems = "; ".join(f"{e.get('file', '?')} {e.get('policy', '')}: {e['error']}" for e in err.extra["errors"])
+                raise ValueError(f"{err.detail}: {problems}") from err
+        return files
+
     @surface.action("policies.update", risk="account")
     async def put(
-        files: Annotated[dict[str, Annotated[str, Field(max_length=200_000)]], Field(min_length=1, max_length=50)],
+        files: Annotated[
+            dict[str, Annotated[str, Field(max_length=200_000)]], Field(min_length=1, max_length=50), AfterValidator(valid)
+        ],
         ctx: Context,
         comment: Annotated[str, Field(max_length=500)] = "",
     ) -> PolicyFiles:

@@ -284,3 +284,32 @@ def test_attenuated_grant_narrows_and_shows_the_chain(client: httpx.Client, demo
     assert_problem(
         client.post("/v1/actions/customers.get", json={"customer_id": "c_1"}, headers=bearer(wider)), 403, "permission-denied"
     )
+
+
+async def test_policies_over_rest_read_refuse_invalid_and_change_after_approval(demo_server: DemoServer) -> None:
+    """GET/PUT /v1/policies are governed actions: a change is validated, parked, approved, versioned."""
+    tenant = "policy-co"  # its own tenant: the change must not reach other tests
+    await demo_server.add_approver(tenant, "human:pat")
+    ops = bearer(await demo_server.issue(tenant, ["policies.*"], principal="agent:ops"))
+    pat = bearer(await demo_server.issue(tenant, ["calls.read"], principal="human:pat"))
+    async with httpx.AsyncClient(base_url=demo_server.base, timeout=10) as client:
+        current = (await client.get("/v1/policies", headers=ops)).json()["result"]
+        assert current["version"] == 0 and "default-approve-account-changes" in current["policies"]
+
+        typo = {"files": {"a.cedar": "permit (principal, action, resource) when { context.amount_minr > 1 };"}}
+        refused = assert_problem(await client.put("/v1/policies", json=typo, headers=ops), 422, "invalid-input")
+        assert refused["errors"][0]["loc"] == ["files"] and "a.cedar a.cedar#1: attribute" in refused["errors"][0]["msg"]
+
+        files = {"all.cedar": '@id("open") permit (principal, action, resource);'}
+        parked = await client.put("/v1/policies", json={"files": files, "comment": "open up"}, headers=ops)
+        assert parked.status_code == 202, parked.text
+        assert (await client.get("/v1/policies", headers=ops)).json()["result"]["version"] == 0, "nothing before approval"
+        approval = parked.json()["approval"]
+        decided = await client.post(
+            f"/v1/approvals/{approval['id']}/approve",
+            json={"reason": "reviewed", "request_hash": approval["request_hash"]},
+            headers=pat,
+        )
+        assert decided.json()["status"] == "executed", decided.text
+        now = (await client.get("/v1/policies", headers=ops)).json()["result"]
+        assert (now["version"], now["policies"], now["files"]) == (1, ["open"], files)
