@@ -152,6 +152,7 @@ approvals = Table(
     Column("error", JSON, nullable=True),
 )
 Index("ix_approvals_tenant_status", approvals.c.tenant_id, approvals.c.status)
+Index("ix_approvals_status_deadline", approvals.c.status, approvals.c.deadline)
 
 approval_votes = Table(
     "approval_votes",

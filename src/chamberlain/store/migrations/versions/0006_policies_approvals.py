@@ -58,6 +58,8 @@ def upgrade() -> None:
         sa.Column("error", sa.JSON, nullable=True),
     )
     op.create_index("ix_approvals_tenant_status", "approvals", ["tenant_id", "status"])
+    # The sweep of every gateway process looks across tenants, every second.
+    op.create_index("ix_approvals_status_deadline", "approvals", ["status", "deadline"])
     op.create_table(
         "approval_votes",
         sa.Column("approval_id", sa.String(40), sa.ForeignKey("approvals.id"), primary_key=True),
@@ -76,6 +78,7 @@ def downgrade() -> None:
     with op.batch_alter_table("calls") as batch:
         batch.drop_column("approval_id")
     op.drop_table("approval_votes")
+    op.drop_index("ix_approvals_status_deadline", "approvals")
     op.drop_index("ix_approvals_tenant_status", "approvals")
     op.drop_table("approvals")
     op.drop_table("tenant_roles")
