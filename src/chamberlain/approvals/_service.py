@@ -126,42 +126,30 @@ class Approvals:
         query = select(approvals).where(approvals.c.tenant_id == tenant)
         if status is not None:
             query = query.where(approvals.c.status == status)
-        rows = await self.store.fetch_all(query.order_by(approvals.c.created_at.desc()).limit(max(1, min(limit, 500))))
-        return [await self.view(dict(r)) for r in rows]
+        rows = [
+            dict(r)
+            for r in await self.store.fetch_all(query.order_by(approvals.c.created_at.desc()).limit(max(1, min(limit, 500))))
+        ]
+        votes = await self._votes_of([r["id"] for r in rows])  # one query for the page, not one per approval
+        return [_view(r, votes.get(r["id"], [])) for r in rows]
 
     async def votes(self, approval_id: str) -> list[dict[str, Any]]:
+        return (await self._votes_of([approval_id])).get(approval_id, [])
+
+    async def _votes_of(self, approval_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        if not approval_ids:
+            return {}
         rows = await self.store.fetch_all(
-            select(approval_votes).where(approval_votes.c.approval_id == approval_id).order_by(approval_votes.c.decided_at)
+            select(approval_votes).where(approval_votes.c.approval_id.in_(approval_ids)).order_by(approval_votes.c.decided_at)
         )
-        return [dict(r) for r in rows]
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_id.setdefault(r["approval_id"], []).append(dict(r))
+        return by_id
 
     async def view(self, row: dict[str, Any]) -> dict[str, Any]:
         """The approval as approvers, the requesting agent and the CLI see it (never the sealed grant)."""
-        votes = await self.votes(row["id"])
-        approved = [v["approver"] for v in votes if v["decision"] == "approve"]
-        return {
-            "id": row["id"],
-            "tenant": row["tenant_id"],
-            "call_id": row["call_id"],
-            "status": row["status"],
-            "action": row["action"],
-            "action_version": row["action_version"],
-            "arguments": row["arguments"],
-            "request_hash": row["request_hash"],
-            "requested_by": row["principal"],
-            "chain": row["chain"],
-            "grant_id": row["grant_id"],
-            "policies": row["policies"],
-            "why": row["why"],
-            "approvals_required": row["required"],
-            "approvals_given": len(approved),
-            "created_at": row["created_at"],
-            "deadline": row["deadline"],
-            "closed_at": row["closed_at"],
-            "steps": _steps(row, votes),
-            **({"result": row["result"]} if row["result"] is not None else {}),
-            **({"error": row["error"]} if row["error"] is not None else {}),
-        }
+        return _view(row, await self.votes(row["id"]))
 
     async def decide(
         self,
@@ -263,6 +251,33 @@ class Approvals:
     async def approved_not_run(self) -> list[dict[str, Any]]:
         rows = await self.store.fetch_all(select(approvals).where(approvals.c.status == "approved"))
         return [dict(r) for r in rows]
+
+
+def _view(row: dict[str, Any], votes: list[dict[str, Any]]) -> dict[str, Any]:
+    approved = [v["approver"] for v in votes if v["decision"] == "approve"]
+    return {
+        "id": row["id"],
+        "tenant": row["tenant_id"],
+        "call_id": row["call_id"],
+        "status": row["status"],
+        "action": row["action"],
+        "action_version": row["action_version"],
+        "arguments": row["arguments"],
+        "request_hash": row["request_hash"],
+        "requested_by": row["principal"],
+        "chain": row["chain"],
+        "grant_id": row["grant_id"],
+        "policies": row["policies"],
+        "why": row["why"],
+        "approvals_required": row["required"],
+        "approvals_given": len(approved),
+        "created_at": row["created_at"],
+        "deadline": row["deadline"],
+        "closed_at": row["closed_at"],
+        "steps": _steps(row, votes),
+        **({"result": row["result"]} if row["result"] is not None else {}),
+        **({"error": row["error"]} if row["error"] is not None else {}),
+    }
 
 
 def _steps(row: dict[str, Any], votes: list[dict[str, Any]]) -> list[dict[str, Any]]:
