@@ -81,6 +81,7 @@ def pending(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "status": row["status"],
         "action": row["action"],
+        "arguments": row["arguments"],
         "request_hash": row["request_hash"],
         "why": row["why"],
         "policies": row["policies"],

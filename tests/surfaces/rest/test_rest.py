@@ -172,6 +172,8 @@ async def test_account_settings_change_waits_for_an_approver_then_runs_once(demo
         assert parked.headers["Location"] == f"/v1/calls/{parked.json()['call_id']}"
         approval = parked.json()["approval"]
         assert approval["status"] == "pending" and approval["policies"] == ["default-approve-account-changes"]
+        asked = {"customer_id": "c_3", "language": None, "marketing_opt_in": True, "two_factor": None}
+        assert approval["arguments"] == asked, "what was asked, validated, as it will run"
         still = (await client.post("/v1/actions/accounts.get_settings", json={"customer_id": "c_3"}, headers=acme)).json()
         assert still["result"]["marketing_opt_in"] is False
         assert_problem(
