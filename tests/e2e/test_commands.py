@@ -32,15 +32,20 @@ def running(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = 
         proc.wait(timeout=10)
 
 
+def demo_banner(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
+    """What ``chamberlain demo`` printed up to "Press Ctrl+C", and the grants in it."""
+    assert proc.stdout is not None
+    banner = ""
+    deadline = time.monotonic() + 10
+    while "Press Ctrl+C" not in banner and time.monotonic() < deadline:
+        banner += proc.stdout.readline()
+    return banner, re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)
+
+
 def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
     port = free_port()
     with running([*CLI, "demo", "--port", str(port)], tmp_path, port) as proc:
-        assert proc.stdout is not None
-        banner = ""
-        deadline = time.monotonic() + 10
-        while "Press Ctrl+C" not in banner and time.monotonic() < deadline:
-            banner += proc.stdout.readline()
-        grants = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)
+        banner, grants = demo_banner(proc)
         assert len(grants) == 2, banner
         assert f"http://127.0.0.1:{port}/mcp" in banner
         for grant, currency in zip(grants, ("EUR", "USD"), strict=True):
@@ -122,11 +127,7 @@ def test_policy_files_load_at_start_and_reload_on_sighup(tmp_path: Path) -> None
     port = free_port()
     env = dict(os.environ, CHAMBERLAIN_POLICY_DIR=str(tmp_path / "policies"), CHAMBERLAIN_POLICY_REFRESH_S="0")
     with running([*CLI, "demo", "--port", str(port)], tmp_path, port, env) as proc:
-        assert proc.stdout is not None
-        banner = ""
-        while "Press Ctrl+C" not in banner:
-            banner += proc.stdout.readline()
-        grant = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)[0]
+        grant = demo_banner(proc)[1][0]
 
         def refund(order: str) -> httpx.Response:
             body = {"order_id": order, "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "lost"}
