@@ -36,12 +36,15 @@ class ApprovedCalls:
         self.surface = surface
         self.authority = authority
         self.execute = execute
+        self._unserved: set[str] = set()
 
     async def run(self, row: dict[str, Any]) -> None:
         """Run one approval in state ``approved``; a no-op if another runner got there first,
         or if this process does not serve the action (a CLI, another gateway's surface)."""
         if row["action"] not in self.surface:
-            log.warning("approved call %s needs %s, which this process does not serve", row["call_id"], row["action"])
+            if row["id"] not in self._unserved:  # once, not on every sweep
+                self._unserved.add(row["id"])
+                log.warning("approved call %s needs %s, which this process does not serve", row["call_id"], row["action"])
             return
         try:
             call = await self._prepare(row)
