@@ -41,6 +41,9 @@ ADVICE = {
     "unknown-action": "List the actions your grant may call with `GET /v1/actions` or MCP `tools/list`.",
     "call-not-found": "Check the id; records are visible to their own tenant only.",
     "approval-not-found": "Check the id; approvals are visible to their own tenant only.",
+    "audit-entry-not-found": "The index is at or beyond the log's size; read `GET /v1/audit/checkpoint` for the size.",
+    "audit-log-broken": "Stop and investigate: the database no longer holds the tree a checkpoint outside it signed"
+    " (restored, truncated or rewritten). Verify an export with `chamberlain audit verify`.",
     "conflict": "Base class of the approval conflicts below; re-read the current state before trying again.",
     "approval-closed": "The approval was already decided, expired or ran; `status` says which. Nothing more to do.",
     "approval-already-given": "This approver has decided already; another approver must give the next approval.",

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from .actions import Surface
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
+from .audit import AuditLog, LogKeys
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
@@ -63,6 +64,7 @@ class Runtime:
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)
         self.clients = ClientRegistry(self.store, self.authority)
         self.roles = Roles(self.store)
+        self.audit = AuditLog(self.store, LogKeys(self.store, self.keys, settings.audit_origin), settings.audit_path)
         self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
         # Grant and policy management are governed like any business action.
         self.surface = served_surface(surface, self.authority, lambda: self.policies)
@@ -128,6 +130,16 @@ class Runtime:
                 log.exception("approval sweep failed; retrying")
             await asyncio.sleep(self.settings.approval_sweep_s)
 
+    async def checkpoint_forever(self) -> None:
+        """Sign a checkpoint of every log that grew, every ``audit_checkpoint_s``, so the
+        files outside the database keep up with the log even when nobody asks."""
+        while True:
+            await asyncio.sleep(self.settings.audit_checkpoint_s)
+            try:
+                await self.audit.checkpoint_all()
+            except Exception:
+                log.exception("signing audit checkpoints failed; retrying")
+
     async def close(self) -> None:
         if self._opened:
             await self.store.close()
@@ -178,13 +190,15 @@ def create_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with runtime.running(), sessions.run():
-            sweeper = asyncio.create_task(runtime.sweep_forever())
+            loops = [asyncio.create_task(runtime.sweep_forever()), asyncio.create_task(runtime.checkpoint_forever())]
             try:
                 yield
             finally:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                for task in loops:
+                    task.cancel()
+                for task in loops:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     routes: list[Any] = [
         Route(

@@ -64,10 +64,30 @@ class Settings:
     approval_sweep_s: float = _setting(
         1.0, "How often the gateway expires overdue approvals and runs approved calls (seconds).", "CHAMBERLAIN_APPROVAL_SWEEP_S"
     )
+    audit_origin: str = _setting(
+        "chamberlain.local/audit",
+        "Prefix of each tenant's log name (<audit_origin>/<tenant>): the origin line of its checkpoints and its key name.",
+        "CHAMBERLAIN_AUDIT_ORIGIN",
+    )
+    audit_dir: Path | None = _setting(
+        None,
+        "Folder outside the database where every signed checkpoint is also written; default <data_dir>/audit."
+        " Put it on other storage (or ship it to a witness) so a rewritten database is caught.",
+        "CHAMBERLAIN_AUDIT_DIR",
+    )
+    audit_checkpoint_s: float = _setting(
+        10.0,
+        "How often the gateway signs a checkpoint of each tenant's log that grew (seconds).",
+        "CHAMBERLAIN_AUDIT_CHECKPOINT_S",
+    )
 
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'chamberlain.db'}"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_dir if self.audit_dir is not None else self.data_dir / "audit"
 
     @property
     def master_key_path(self) -> Path:

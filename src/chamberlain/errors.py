@@ -24,7 +24,8 @@ so that a machine client can decide what to do without parsing prose::
     ├── NotFound                     404
     │   ├── UnknownAction
     │   ├── CallNotFound
-    │   └── ApprovalNotFound
+    │   ├── ApprovalNotFound
+    │   └── AuditEntryNotFound
     ├── Conflict                     409  the request clashes with the current state
     │   ├── ApprovalClosed                already approved, rejected or expired
     │   ├── ApprovalAlreadyGiven          this approver has already decided
@@ -37,6 +38,7 @@ so that a machine client can decide what to do without parsing prose::
     ├── MethodNotAllowed             405
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
     ├── InternalError                500  a bug or an outage; retryable, never leaks details
+    ├── AuditLogBroken               500  the log contradicts a checkpoint it signed: nothing new is signed
     └── RevocationUnavailable        503  revocation state unreadable: refused, never failed open
 
 Handlers raise :class:`ActionError` for business refusals (``order not found``);
@@ -59,6 +61,8 @@ __all__ = [
     "ApprovalRequestChanged",
     "ApproverInChain",
     "ApproverRequired",
+    "AuditEntryNotFound",
+    "AuditLogBroken",
     "AuthenticationError",
     "BadRequest",
     "BodyTooLarge",
@@ -230,6 +234,11 @@ class ApprovalNotFound(NotFound):
     title = "No such approval"
 
 
+class AuditEntryNotFound(NotFound):
+    code = "audit-entry-not-found"
+    title = "No such audit log entry"
+
+
 class Conflict(ChamberlainError):
     code = "conflict"
     title = "The request conflicts with the current state"
@@ -297,6 +306,12 @@ class InternalError(ChamberlainError):
     title = "Internal error"
     status = 500
     retryable = True
+
+
+class AuditLogBroken(ChamberlainError):
+    code = "audit-log-broken"
+    title = "The audit log contradicts a checkpoint it signed"
+    status = 500
 
 
 class RevocationUnavailable(ChamberlainError):

@@ -37,6 +37,16 @@ class Contract:
     context_param: str | None
     returns: Any = None
     """The declared return type: ``Content``, ``bytes`` and ``str`` render natively on MCP."""
+    secret_inputs: frozenset[str] = frozenset()
+    secret_outputs: frozenset[str] = frozenset()
+    """Fields marked ``json_schema_extra=SECRET``: kept out of the audit log's payloads."""
+
+    def audit_input(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the audit log may keep them (secrets replaced)."""
+        return _redact(arguments, self.secret_inputs)
+
+    def audit_output(self, result: Any) -> Any:
+        return _redact(result, self.secret_outputs)
 
     @property
     def is_content(self) -> bool:
@@ -49,6 +59,23 @@ class Contract:
         adapter = self.output_adapter
         data = adapter.dump_python(adapter.validate_python(value), mode="json")
         return {"result": data} if self.wraps_output else data
+
+
+SECRET: dict[str, Any] = {"x-secret": True}
+"""Mark a field as secret (``Field(json_schema_extra=SECRET)``): the agent gets it, the
+audit log's payload store never does (a freshly issued grant's token, a one-time code)."""
+_REDACTED = "[secret]"
+
+
+def _secret_fields(schema: dict[str, Any] | None) -> frozenset[str]:
+    properties = (schema or {}).get("properties", {})
+    return frozenset(name for name, prop in properties.items() if isinstance(prop, dict) and prop.get("x-secret"))
+
+
+def _redact(value: Any, secrets: frozenset[str]) -> Any:
+    if not secrets or not isinstance(value, dict):
+        return value
+    return {k: _REDACTED if k in secrets else v for k, v in value.items()}
 
 
 def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
@@ -72,7 +99,7 @@ def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
 
     returns = hints.get("return", inspect.Signature.empty)
     if returns in (None, type(None), inspect.Signature.empty):
-        return Contract(input_model, input_schema, None, None, False, context_param)
+        return Contract(input_model, input_schema, None, None, False, context_param, secret_inputs=_secret_fields(input_schema))
     # Bytes travel base64-encoded in JSON, as MCP blobs do.
     config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64") if returns is bytes else None
     adapter: TypeAdapter[Any] = TypeAdapter(returns, config=config)
@@ -84,4 +111,14 @@ def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
         schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
         if defs:
             schema["$defs"] = defs
-    return Contract(input_model, input_schema, adapter, schema, wraps, context_param, returns)
+    return Contract(
+        input_model,
+        input_schema,
+        adapter,
+        schema,
+        wraps,
+        context_param,
+        returns,
+        secret_inputs=_secret_fields(input_schema),
+        secret_outputs=_secret_fields(schema),
+    )

@@ -51,40 +51,74 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return value
 
 
-def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]): the audit path of leaf ``index``."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf {index} is not in a tree of size {len(leaves)}")
-    path: list[bytes] = []
-    lo, hi = 0, len(leaves)
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [lo, hi) whose subtree hashes make PATH(index, D[size]), bottom-up.
+
+    Proofs are described as ranges first so that a store can read every hash they
+    need in one query (each range is a few stored perfect subtrees, see ``perfect_subtrees``).
+    """
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi = 0, size
     while hi - lo > 1:
         k = _split(hi - lo)
         if index - lo < k:
-            path.append(root(leaves[lo + k : hi]))
+            ranges.append((lo + k, hi))
             hi = lo + k
         else:
-            path.append(root(leaves[lo : lo + k]))
+            ranges.append((lo, lo + k))
             lo += k
-    return path[::-1]
+    return ranges[::-1]
+
+
+def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose subtree hashes make PROOF(size1, D[size2]), for 0 < size1 <= size2."""
+    if not 0 < size1 <= size2:
+        raise ProofError(f"no consistency proof from size {size1} to size {size2}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m, whole = 0, size2, size1, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, whole = lo + k, m - k, False
+    if not whole:
+        ranges.append((lo, hi))
+    return ranges[::-1]
+
+
+def perfect_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (level, index at that level) that make up leaves [lo, hi), left
+    to right. For the ranges of a proof (``lo`` aligned to a power of two >= hi - lo) they
+    follow the bits of hi - lo, so there are at most log2(n) + 1 of them."""
+    parts: list[tuple[int, int]] = []
+    while lo < hi:
+        level = min((lo & -lo).bit_length() - 1 if lo else 63, (hi - lo).bit_length() - 1)
+        parts.append((level, lo >> level))
+        lo += 1 << level
+    return parts
+
+
+def fold(subtrees: Sequence[bytes]) -> bytes:
+    """The RFC 6962 hash of a range from its perfect subtrees' hashes (left to right)."""
+    value = subtrees[-1]
+    for left in reversed(subtrees[:-1]):
+        value = node_hash(left, value)
+    return value
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]): the audit path of leaf ``index``."""
+    return [root(leaves[lo:hi]) for lo, hi in inclusion_ranges(index, len(leaves))]
 
 
 def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) for 0 < m <= n: how the tree of the first ``size1`` leaves is a prefix."""
-    if not 0 < size1 <= len(leaves):
-        raise ProofError(f"no consistency proof from size {size1} to size {len(leaves)}")
-    proof: list[bytes] = []
-    lo, hi, m, whole = 0, len(leaves), size1, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            proof.append(root(leaves[lo + k : hi]))
-            hi = lo + k
-        else:
-            proof.append(root(leaves[lo : lo + k]))
-            lo, m, whole = lo + k, m - k, False
-    if not whole:
-        proof.append(root(leaves[lo:hi]))
-    return proof[::-1]
+    return [root(leaves[lo:hi]) for lo, hi in consistency_ranges(size1, len(leaves))]
 
 
 def _check_sizes(*hashes: bytes) -> None:

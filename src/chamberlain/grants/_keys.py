@@ -84,7 +84,10 @@ class KeyRing:
     async def public(self, kid: int) -> TenantKey | None:
         key = self._public.get(kid)
         if key is None:
-            row = await self._store.fetch_one(select(tenant_keys).where(tenant_keys.c.kid == kid))
+            # Only grant keys: a token naming another key of the tenant (its log key) is unknown.
+            row = await self._store.fetch_one(
+                select(tenant_keys).where(tenant_keys.c.kid == kid, tenant_keys.c.purpose == "grant")
+            )
             if row is None:
                 return None  # a retired key still verifies signatures; the revocation list refuses its grants
             public = biscuit.PublicKey.from_bytes(row["public_key"], _ED25519)  # type: ignore[call-arg]

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from ..actions import Surface
+from ..actions import SECRET, Surface
 from ..context import Context
 from ..errors import ActionError
 from ..timeutil import utc_now
@@ -35,7 +35,7 @@ MAX_TTL_S = 30 * 86400
 
 class IssuedGrantOut(BaseModel):
     id: str
-    token: str
+    token: str = Field(json_schema_extra=SECRET)
     principal: str
     on_behalf_of: str | None
     actions: list[str]

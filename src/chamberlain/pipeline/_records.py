@@ -1,8 +1,9 @@
 """Call records: the data every later concern (audit, events, console) reads.
 
-A record is written for every call, allowed or refused. For an executed call it
-is written inside the call's own transaction, so there is never an effect
-without its record nor a record without its effect.
+A record is written for every call, allowed or refused, and with it the entry in
+the tenant's audit log. For an executed call both are written inside the call's own
+transaction, so there is never an effect without its record and entry, nor a record
+or entry without its effect.
 """
 
 from __future__ import annotations
@@ -12,8 +13,25 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .. import audit
 from ..store import Store, Transaction, calls
 from ._call import Outcome
+
+ENTRY_KINDS = {"refused": "call.refused", "parked": "call.parked", "allowed": "call.executed"}
+_ENTRY_FIELDS = (
+    "trace_id",
+    "surface",
+    "principal",
+    "on_behalf_of",
+    "grant_id",
+    "action",
+    "action_version",
+    "decision",
+    "outcome",
+    "error_type",
+    "reasons",
+    "approval_id",
+)
 
 
 def record_row(outcome: Outcome) -> dict[str, Any]:
@@ -52,8 +70,28 @@ def _outcome(outcome: Outcome) -> str:
 
 
 async def write_record(tx: Transaction, outcome: Outcome) -> None:
-    await tx.insert(calls, record_row(outcome))
+    row = record_row(outcome)
+    await tx.insert(calls, row)
+    await audit_outcome(tx, outcome, row)
     outcome.recorded = True
+
+
+async def audit_outcome(tx: Transaction, outcome: Outcome, row: dict[str, Any] | None = None) -> int | None:
+    """Append the call's entry to its tenant's log. A refusal before any tenant was known
+    (no grant, a forged one) has no tenant log to go to: its call record holds it."""
+    row = row or record_row(outcome)
+    tenant = row["tenant_id"]
+    if tenant is None:
+        return None
+    call = outcome.call
+    contract = call.action.contract if call.action is not None else None
+    payloads: dict[str, Any] = {}
+    if contract is not None and call.input is not None:
+        payloads["arguments"] = contract.audit_input(call.input)
+    if contract is not None and outcome.executed and outcome.error is None:
+        payloads["result"] = contract.audit_output(outcome.result)
+    fields = {"call_id": row["id"], **{name: row[name] for name in _ENTRY_FIELDS}}
+    return await audit.append(tx, tenant, ENTRY_KINDS[row["decision"]], fields, payloads)
 
 
 async def record_outcome(store: Store, outcome: Outcome) -> None:

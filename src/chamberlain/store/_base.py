@@ -22,7 +22,16 @@ class Transaction(Protocol):
     ) -> Result[Any]: ...
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
-        """Insert one row on the hot path (call records, later audit leaves and outbox events)."""
+        """Insert one row on the hot path (call records, audit entries, later outbox events)."""
+        ...
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The row of ``table`` whose columns equal ``key``, read inside the transaction
+        (so it sees the transaction's own writes and, holding the write lock, no one else's)."""
+        ...
+
+    async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
+        """Insert ``row`` or, if its primary key exists, replace that row's other columns."""
         ...
 
 

@@ -41,6 +41,12 @@ class LazyTransaction:
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
         await (await self._begin()).insert(table, row)
 
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        return await (await self._begin()).get(table, key)
+
+    async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
+        await (await self._begin()).upsert(table, row)
+
     async def __aenter__(self) -> LazyTransaction:
         return self
 

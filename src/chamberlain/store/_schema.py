@@ -165,3 +165,52 @@ approval_votes = Table(
     Column("request_hash", String(80), nullable=False),
     Column("decided_at", String(32), nullable=False),
 )
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("call_id", String(40), nullable=True),
+    Column("body", Text, nullable=False),
+)
+Index("ix_audit_entries_call", audit_entries.c.tenant_id, audit_entries.c.call_id)
+
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
+    Column("last_leaf", LargeBinary, nullable=False),
+)
+
+audit_payloads = Table(
+    "audit_payloads",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(16), primary_key=True),
+    Column("salt", LargeBinary, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("erased_at", String(32), nullable=True),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)

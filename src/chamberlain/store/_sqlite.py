@@ -32,7 +32,23 @@ class SQLiteTransaction:
         # cost more than SQLite's own insert.
         sql, columns, json_columns = _insert_plan(table)
         values = [_to_json(row.get(c)) if c in json_columns else row.get(c) for c in columns]
-        self._conn.connection.driver_connection.execute(sql, values)  # type: ignore[union-attr]
+        self._driver().execute(sql, values)
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        columns, json_columns = _insert_plan(table)[1:]
+        where = " AND ".join(f"{c} = ?" for c in key)
+        sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}"
+        found = self._driver().execute(sql, tuple(key.values())).fetchone()
+        if found is None:
+            return None
+        return {c: orjson.loads(v) if c in json_columns and v is not None else v for c, v in zip(columns, found, strict=True)}
+
+    async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
+        sql, columns, json_columns = _upsert_plan(table)
+        self._driver().execute(sql, [_to_json(row.get(c)) if c in json_columns else row.get(c) for c in columns])
+
+    def _driver(self) -> Any:
+        return self._conn.connection.driver_connection
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
@@ -45,6 +61,14 @@ def _insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
     columns = tuple(c.name for c in table.columns)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     return sql, columns, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+
+
+@functools.cache
+def _upsert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    sql, columns, json_columns = _insert_plan(table)
+    keys = [c.name for c in table.primary_key.columns]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    return f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", columns, json_columns
 
 
 @functools.cache

@@ -1,0 +1,198 @@
+"""A tenant's log in the database: appends inside the caller's transaction, proofs from
+stored subtree hashes.
+
+Every append writes, in the transaction that holds the effect it records, the entry
+(canonical JSON, the exact leaf bytes), the perfect subtrees it completes (level 0 is
+the leaf hash; on average two rows per entry) and the tenant's head: its size, the
+hashes of the perfect subtrees along the right edge (the *frontier*, at most 64) and
+the last leaf hash. So the root of the current tree needs no read, and any root or
+proof at any size needs one query for at most 2·log2(n) stored hashes.
+
+Order: the head is read and written inside the transaction. SQLite takes its write
+lock at ``BEGIN IMMEDIATE`` (for every process on the file) and PostgreSQL will lock
+the head row, so two appends to one tenant are serialized, and the primary key
+(tenant, index) refuses a duplicate index even if something else went wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, tuple_
+
+from ..canonical import jcs
+from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, audit_payloads
+from ..timeutil import utc_now_iso
+from ._merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    consistency_ranges,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+    node_hash,
+    perfect_subtrees,
+)
+
+__all__ = ["ENTRY_VERSION", "HEADER_FIELDS", "Head", "append", "commitment"]
+
+ENTRY_VERSION = 1
+HEADER_FIELDS = frozenset({"v", "tenant", "index", "prev", "time", "kind"})
+"""Every entry has these; what an entry is about goes beside them."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The tenant's tree as of its last append."""
+
+    size: int
+    frontier: tuple[bytes, ...]
+    """Hashes of the perfect subtrees on the right edge, largest (leftmost) first."""
+    last_leaf: bytes
+
+    @property
+    def root(self) -> bytes:
+        return fold(self.frontier) if self.frontier else EMPTY_ROOT
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any] | None) -> Head:
+        if row is None:
+            return cls(0, (), b"")
+        blob = row["frontier"]
+        frontier = tuple(blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE))
+        return cls(int(row["size"]), frontier, row["last_leaf"])
+
+
+def commitment(salt: bytes, body: bytes) -> str:
+    """A salted hash: it binds the payload, and once payload and salt are erased it no
+    longer lets anyone confirm a guess of what the payload was."""
+    return "sha256:" + hashlib.sha256(salt + body).hexdigest()
+
+
+async def append(
+    tx: Transaction,
+    tenant: str,
+    kind: str,
+    fields: Mapping[str, Any],
+    payloads: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry to ``tenant``'s log in ``tx``; returns its index.
+
+    ``payloads`` (arguments, results, free text) are stored beside the log; the entry
+    holds only their salted commitments, so they can be erased later without breaking
+    the log.
+    """
+    clash = HEADER_FIELDS & fields.keys()
+    if clash:
+        raise ValueError(f"entry fields {sorted(clash)} are reserved")
+    head = Head.of(await tx.get(audit_heads, {"tenant_id": tenant}))
+    index = head.size
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "tenant": tenant,
+        "index": index,
+        "prev": head.last_leaf.hex(),
+        "time": utc_now_iso(),
+        "kind": kind,
+        **fields,
+    }
+    rows = _payload_rows(tenant, index, payloads or {})
+    if rows:
+        entry["payloads"] = {name: commitment(row["salt"], row["body"].encode()) for name, row in rows.items()}
+    body = jcs(entry)
+    leaf = leaf_hash(body)
+    frontier = list(head.frontier)
+    value, level = leaf, 0
+    await tx.insert(audit_nodes, {"tenant_id": tenant, "level": 0, "idx": index, "hash": leaf})
+    while (index >> level) & 1:
+        value = node_hash(frontier.pop(), value)
+        level += 1
+        await tx.insert(audit_nodes, {"tenant_id": tenant, "level": level, "idx": index >> level, "hash": value})
+    frontier.append(value)
+    await tx.insert(
+        audit_entries,
+        {"tenant_id": tenant, "idx": index, "kind": kind, "call_id": fields.get("call_id"), "body": body.decode()},
+    )
+    for row in rows.values():
+        await tx.insert(audit_payloads, row)
+    await tx.upsert(audit_heads, {"tenant_id": tenant, "size": index + 1, "frontier": b"".join(frontier), "last_leaf": leaf})
+    return index
+
+
+def _payload_rows(tenant: str, index: int, payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"tenant_id": tenant, "idx": index, "name": name, "salt": os.urandom(16), "body": jcs(value).decode()}
+        for name, value in payloads.items()
+        if value is not None
+    }
+
+
+async def head(store: Store, tenant: str) -> Head:
+    row = await store.fetch_one(select(audit_heads).where(audit_heads.c.tenant_id == tenant))
+    return Head.of(None if row is None else dict(row))
+
+
+async def range_hashes(store: Store, tenant: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    """The RFC 6962 hash of each leaf range, from stored perfect subtrees in one query."""
+    parts = [perfect_subtrees(lo, hi) for lo, hi in ranges]
+    stored = await _stored(store, tenant, {key for part in parts for key in part})
+    try:
+        return [fold([stored[key] for key in part]) for part in parts]
+    except KeyError as err:
+        raise LookupError(f"the log of {tenant!r} has no stored subtree {err.args[0]}: is the size beyond its head?") from err
+
+
+async def _stored(store: Store, tenant: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = await store.fetch_all(
+        select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
+            audit_nodes.c.tenant_id == tenant, tuple_(audit_nodes.c.level, audit_nodes.c.idx).in_(keys)
+        )
+    )
+    return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows}
+
+
+async def root_at(store: Store, tenant: str, size: int) -> bytes:
+    if size == 0:
+        return EMPTY_ROOT
+    return (await range_hashes(store, tenant, [(0, size)]))[0]
+
+
+async def inclusion(store: Store, tenant: str, index: int, size: int) -> list[bytes]:
+    return await range_hashes(store, tenant, inclusion_ranges(index, size))
+
+
+async def consistency(store: Store, tenant: str, size1: int, size2: int) -> list[bytes]:
+    return await range_hashes(store, tenant, consistency_ranges(size1, size2))
+
+
+async def entry(store: Store, tenant: str, index: int) -> bytes | None:
+    row = await store.fetch_one(
+        select(audit_entries.c.body).where(audit_entries.c.tenant_id == tenant, audit_entries.c.idx == index)
+    )
+    return None if row is None else str(row["body"]).encode()
+
+
+async def entries(store: Store, tenant: str, start: int, limit: int) -> list[bytes]:
+    """Entries ``start`` .. ``start + limit - 1`` in order (the leaf bytes)."""
+    rows = await store.fetch_all(
+        select(audit_entries.c.body)
+        .where(audit_entries.c.tenant_id == tenant, audit_entries.c.idx >= start, audit_entries.c.idx < start + limit)
+        .order_by(audit_entries.c.idx)
+    )
+    return [str(r["body"]).encode() for r in rows]
+
+
+async def indexes_of_call(store: Store, tenant: str, call_id: str) -> list[int]:
+    rows = await store.fetch_all(
+        select(audit_entries.c.idx)
+        .where(audit_entries.c.tenant_id == tenant, audit_entries.c.call_id == call_id)
+        .order_by(audit_entries.c.idx)
+    )
+    return [int(r["idx"]) for r in rows]
