@@ -79,6 +79,7 @@ class Runtime:
             action_timeout_s=settings.action_timeout_s,
             policy=CheckPolicy(self.policies, self.engine, self.approvals),
             approvals=self.approvals,
+            audit=self.audit,
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)

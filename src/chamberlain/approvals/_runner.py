@@ -18,11 +18,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import update
 
+from .. import audit
 from ..actions import Surface
 from ..canonical import digest
 from ..errors import ApprovalClosed, ApprovalRequestChanged, ChamberlainError, InternalError
 from ..grants import GrantAuthority
-from ..pipeline import Call, Execute, Outcome
+from ..pipeline import Call, Execute, Outcome, audit_outcome, record_row
 from ..store import Transaction, approvals, calls
 from ..timeutil import utc_now_iso
 from ._service import Approvals, request_hash
@@ -105,6 +106,7 @@ class ApprovedCalls:
             .where(calls.c.id == row["call_id"], calls.c.tenant_id == row["tenant_id"])
             .values(decision="allowed", outcome="ok", result_hash=outcome.result_hash)
         )
+        await audit_outcome(tx, outcome, {**record_row(outcome), "approval_id": row["id"]})
         outcome.recorded = True
 
     async def _fail(self, row: dict[str, Any], error: ChamberlainError, outcome: Outcome | None = None) -> None:
@@ -127,4 +129,17 @@ class ApprovedCalls:
                     outcome="error" if executed else "refused",
                     error_type=error.type_uri,
                 )
+            )
+            await audit.append(
+                tx,
+                row["tenant_id"],
+                "call.executed" if executed else "call.refused",
+                {
+                    "call_id": row["call_id"],
+                    "approval_id": row["id"],
+                    "action": row["action"],
+                    "decision": "allowed" if executed else "refused",
+                    "outcome": "error" if executed else "refused",
+                    "error_type": error.type_uri,
+                },
             )

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 
+from .. import audit
 from ..canonical import digest
 from ..errors import (
     ApprovalAlreadyGiven,
@@ -203,6 +204,19 @@ class Approvals:
                 decided_at=stamp,
             )
         )
+        await audit.append(
+            tx,
+            row["tenant_id"],
+            "approval.voted",
+            {
+                "approval_id": row["id"],
+                "call_id": row["call_id"],
+                "approver": approver,
+                "vote": "approve" if approve else "reject",
+                "request_hash": row["request_hash"],
+            },
+            {"reason": reason[:1000]},
+        )
         if not approve:
             await self._close(tx, row, "rejected", stamp, outcome="rejected")
             return
@@ -214,18 +228,21 @@ class Approvals:
             )
         ).all()
         if len(approved) >= row["required"]:
-            await self._transition(tx, row["id"], OPEN, "approved")
+            await self._transition(tx, row, OPEN, "approved")
 
-    async def _transition(self, tx: Transaction, approval_id: str, old: str, new: str, **values: Any) -> None:
+    async def _transition(self, tx: Transaction, row: dict[str, Any], old: str, new: str, **values: Any) -> None:
+        """Move the approval from ``old`` to ``new`` (or fail if someone else moved it) and log it."""
+        tenant, approval_id, call_id = row["tenant_id"], row["id"], row["call_id"]
         result = await tx.execute(
             update(approvals).where(approvals.c.id == approval_id, approvals.c.status == old).values(status=new, **values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ApprovalClosed(f"approval {approval_id} is no longer {old}")
+        await audit.append(tx, tenant, f"approval.{new}", {"approval_id": approval_id, "call_id": call_id})
 
     async def _close(self, tx: Transaction, row: dict[str, Any], status: str, stamp: str, *, outcome: str) -> None:
         """End a call that will not run: the approval and the call record say why."""
-        await self._transition(tx, row["id"], OPEN, status, closed_at=stamp, token_enc=None)
+        await self._transition(tx, row, OPEN, status, closed_at=stamp, token_enc=None)
         await tx.execute(
             update(calls)
             .where(calls.c.id == row["call_id"], calls.c.tenant_id == row["tenant_id"])

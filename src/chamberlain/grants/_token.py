@@ -29,6 +29,7 @@ from typing import Any
 import biscuit_auth as biscuit
 from sqlalchemy import insert, select, update
 
+from .. import audit
 from ..actions import ACTION_NAME
 from ..errors import (
     ConstraintViolated,
@@ -333,6 +334,22 @@ class GrantAuthority:
             )
             if max_uses is not None:
                 await tx.execute(insert(grant_uses).values(grant_id=grant_id, tenant_id=tenant, max_uses=max_uses, uses=0))
+            await audit.append(
+                tx,
+                tenant,
+                "grant.issued",
+                {
+                    "grant_id": grant_id,
+                    "principal": who.id,
+                    "on_behalf_of": who.on_behalf_of,
+                    "actions": list(actions),
+                    "constraints": [str(c) for c in parsed],
+                    "expires_at": expires.isoformat(),
+                    "not_before": params["nbf"].isoformat() if not_before is not None else None,
+                    "max_uses": max_uses,
+                    "kid": kid,
+                },
+            )
         return IssuedGrant(grant_id, tenant, who, tuple(actions), expires, token.to_base64())
 
     async def verify(self, token: str | None, now: datetime | None = None) -> Grant:
@@ -440,6 +457,10 @@ class GrantAuthority:
                     "revoked_at": utc_now().isoformat(),
                     "reason": reason[:500],
                 },
+            )
+            kind = "key.retired" if grant_id.startswith("key:") else "grant.revoked"
+            await audit.append(
+                tx, tenant, kind, {"grant_id": grant_id, "revocation_id": revocation_id}, {"reason": reason[:500]}
             )
 
     async def key_of(self, token: str) -> TenantKey:

@@ -2,7 +2,7 @@
 
 from ._call import Call, Outcome
 from ._gateway import Gateway
-from ._records import public_record, read_record, record_row
+from ._records import audit_outcome, public_record, read_record, record_row
 from ._stage import Next, Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
 
@@ -18,6 +18,7 @@ __all__ = [
     "ResolveTenant",
     "Stage",
     "ValidateInput",
+    "audit_outcome",
     "chain",
     "public_record",
     "read_record",

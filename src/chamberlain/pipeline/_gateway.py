@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..actions import Action, Surface
-from ..errors import CallNotFound, ChamberlainError, PermissionDenied
+from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
 from ..grants import Grant, GrantAuthority
 from ..store import Store
 from ..tenants import tenant_exists
@@ -22,6 +22,10 @@ from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, Resolve
 
 READ_ALL_CALLS = "calls.read"
 """The right that lets a grant read every call record of its tenant (an auditor's grant)."""
+READ_AUDIT = "audit.read"
+"""The right that lets a grant read every entry of its tenant's audit log; without it a
+grant reads only the entries of its own calls (to prove them), and any grant of the
+tenant reads the log's checkpoints and consistency proofs."""
 
 
 class Gateway:
@@ -35,12 +39,15 @@ class Gateway:
         stages: Sequence[Stage] | None = None,
         policy: Stage | None = None,
         approvals: Any = None,
+        audit: Any = None,
     ) -> None:
         self.surface = surface
         self.store = store
         self.authority = authority
         self.approvals = approvals
         """The approvals store, when the gateway parks calls (a record then shows its approval)."""
+        self.audit = audit
+        """The audit log (``chamberlain.audit.AuditLog``), when the gateway serves it."""
         self._known_tenants: set[str] = set()
         self.execute = Execute(self.store, action_timeout_s)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
@@ -104,4 +111,22 @@ class Gateway:
         assert record is not None
         if record["approval_id"] is not None and self.approvals is not None:
             record["approval"] = await self.approvals.by_call(grant.tenant, call_id)
+        if self.audit is not None:
+            record["audit_entries"] = await self.audit.indexes_of_call(grant.tenant, call_id)
         return record
+
+    def reads_audit(self, grant: Grant) -> bool:
+        return grant.in_scope(READ_AUDIT, self.authority.audience, utc_now())
+
+    async def audit_entry(self, grant: Grant, index: int, *, proof: bool) -> dict[str, Any]:
+        """One entry of the grant's tenant log (with its inclusion proof if asked): any
+        entry for an ``audit.read`` grant, else only entries about the grant's own calls."""
+        found = await (self.audit.inclusion(grant.tenant, index) if proof else self.audit.entry(grant.tenant, index))
+        if not self.reads_audit(grant) and found["entry"].get("grant_id") != grant.id:
+            raise AuditEntryNotFound(f"no entry {index} visible to this grant")
+        return dict(found)
+
+    async def audit_entries(self, grant: Grant, start: int, limit: int) -> list[dict[str, Any]]:
+        if not self.reads_audit(grant):
+            raise PermissionDenied(f"reading the audit log needs a grant with {READ_AUDIT!r}")
+        return list(await self.audit.entries(grant.tenant, start, limit))

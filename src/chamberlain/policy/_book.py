@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from .. import audit
 from ..actions import Surface
 from ..canonical import digest
 from ..errors import PolicyInvalid
@@ -130,6 +131,12 @@ class PolicyBook:
                 comment=comment[:500],
                 created_at=utc_now_iso(),
             )
+        )
+        await audit.append(
+            tx,
+            tenant,
+            "policy.changed",
+            {"version": version, "digest": digest(files), "author": author, "comment": comment[:500], "files": sorted(files)},
         )
         self._cache.pop(tenant, None)
         return self.compile(files, version)

@@ -143,6 +143,7 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
             "responses": {"200": {"description": "The keys"}, "404": _problem("No such tenant")},
         }
     }
+    paths.update(_audit_paths())
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": f"{surface.name} (via Chamberlain)", "version": "1", "description": surface.description},
@@ -155,3 +156,54 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+def _audit_paths() -> dict[str, Any]:
+    def get(op: str, summary: str, params: list[tuple[str, bool]], ok: str, text: bool = False) -> dict[str, Any]:
+        content = {"text/plain": {"schema": {"type": "string"}}} if text else {"application/json": {"schema": {"type": "object"}}}
+        return {
+            "get": {
+                "operationId": op,
+                "summary": summary,
+                "security": [{"grant": []}],
+                "parameters": [
+                    {
+                        "name": n,
+                        "in": "path" if n == "index" else "query",
+                        "required": r,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                    for n, r in params
+                ],
+                "responses": {"200": {"description": ok, "content": content}, "400": _problem("A bad number")},
+            }
+        }
+
+    return {
+        "/v1/audit/checkpoint": get(
+            "auditCheckpoint",
+            "The newest signed checkpoint of the tenant's log (C2SP tlog-checkpoint)",
+            [],
+            "A signed note",
+            True,
+        ),
+        "/v1/audit/key": get("auditKey", "The log's verifier key (C2SP signed-note key)", [], "The key", True),
+        "/v1/audit/entries": get(
+            "auditEntries",
+            "Entries of the tenant's log, in order (needs an audit.read grant)",
+            [("from", False), ("limit", False)],
+            "Entries",
+        ),
+        "/v1/audit/entries/{index}": get(
+            "auditEntry",
+            "One entry, with proof=1 its inclusion proof and the checkpoint it leads to",
+            [("index", True), ("proof", False)],
+            "The entry",
+        ),
+        "/v1/audit/consistency": get(
+            "auditConsistency",
+            "Proof that the tree of size `from` is a prefix of the tree of size `to` (default: newest)",
+            [("from", True), ("to", False)],
+            "The proof",
+        ),
+    }

@@ -1,4 +1,4 @@
-"""REST: actions, calls, grants, policies and approvals, and ``/openapi.json``.
+"""REST: actions, calls, grants, policies, approvals and the audit log, and ``/openapi.json``.
 
 Only translation lives here: HTTP in, a Call to the Gateway, the Outcome out as
 JSON or problem+json. Every rule is in the pipeline.
@@ -18,6 +18,7 @@ from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway
 from .._credentials import presented_grant, requested_tenant
 from ._approvals import ApprovalRoutes
+from ._audit import AuditRoutes
 from ._body import read_json
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
@@ -49,6 +50,7 @@ class RestSurface:
             Route("/v1/policies", self.get_policies, methods=["GET"]),
             Route("/v1/policies", self.put_policies, methods=["PUT"]),
             *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
+            *(AuditRoutes(self.gateway, self.anonymous_grant).routes if self.gateway.audit is not None else []),
         ]
 
     async def call_action(self, request: Request) -> Response:

@@ -1,0 +1,112 @@
+"""Writing a tenant's log to files an auditor can take away, and erasing payloads.
+
+An export is a folder:
+
+``entries.jsonl``
+    one entry per line, exactly the leaf bytes (canonical JSON);
+``checkpoint``
+    the newest signed checkpoint, covering every exported entry;
+``history.jsonl``
+    every checkpoint the gateway signed for this log, oldest first;
+``payloads.jsonl``
+    the payloads not erased: entry index, name, salt and canonical body;
+``log.pub``
+    the log's verifier key (compare it with the one you hold: never trust the copy
+    that came with the export).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+
+from ..store import Store, audit_entries, audit_payloads, calls
+from ..timeutil import utc_now_iso
+from . import _log
+from ._service import AuditLog
+from ._verify import ENTRIES, HISTORY, PAYLOADS
+
+__all__ = ["erase_payloads", "export_log"]
+
+_PAGE = 10_000
+
+
+async def export_log(
+    audit: AuditLog, tenant: str, folder: Path, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    signed = await audit.checkpoint(tenant)
+    size = signed.checkpoint.size
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ENTRIES).open("wb") as fh:
+        for start in range(0, size, _PAGE):
+            for body in await _log.entries(audit.store, tenant, start, min(_PAGE, size - start)):
+                fh.write(body + b"\n")
+            if progress is not None:
+                progress(min(start + _PAGE, size), size)
+    with (folder / HISTORY).open("wb") as fh:
+        for old in await audit.history(tenant):
+            if old.checkpoint.size <= size:
+                fh.write(orjson.dumps({"size": old.checkpoint.size, "note": old.note}) + b"\n")
+    payloads = await _write_payloads(audit.store, tenant, size, folder / PAYLOADS)
+    (folder / "checkpoint").write_text(signed.note)
+    (folder / "log.pub").write_text(str(await audit.verifier(tenant)) + "\n")
+    return {"tenant": tenant, "entries": size, "payloads": payloads, "checkpoint": signed.checkpoint.time}
+
+
+async def _write_payloads(store: Store, tenant: str, size: int, path: Path) -> int:
+    written, after = 0, (-1, "")
+    with path.open("wb") as fh:
+        while True:
+            rows = await store.fetch_all(
+                select(audit_payloads)
+                .where(
+                    audit_payloads.c.tenant_id == tenant,
+                    audit_payloads.c.idx < size,
+                    audit_payloads.c.body.is_not(None),
+                    (audit_payloads.c.idx > after[0]) | ((audit_payloads.c.idx == after[0]) & (audit_payloads.c.name > after[1])),
+                )
+                .order_by(audit_payloads.c.idx, audit_payloads.c.name)
+                .limit(_PAGE)
+            )
+            for row in rows:
+                record = {"index": row["idx"], "name": row["name"], "salt": base64.b64encode(row["salt"]).decode()}
+                fh.write(orjson.dumps({**record, "body": row["body"]}) + b"\n")
+            written += len(rows)
+            if len(rows) < _PAGE:
+                return written
+            after = (rows[-1]["idx"], rows[-1]["name"])
+
+
+async def erase_payloads(
+    store: Store, tenant: str, *, call_ids: list[str], on_behalf_of: str | None, reason: str, by: str
+) -> dict[str, Any]:
+    """Erase the stored arguments, results and free text of some calls (a data-deletion
+    request), keeping the log whole: entries hold only salted commitments, and with the
+    salt gone a commitment no longer confirms any guess of what was erased. The erasure
+    itself is logged, with the indexes it emptied (not the content)."""
+    ids = set(call_ids)
+    if on_behalf_of is not None:
+        rows = await store.fetch_all(select(calls.c.id).where(calls.c.tenant_id == tenant, calls.c.on_behalf_of == on_behalf_of))
+        ids.update(r["id"] for r in rows)
+    if not ids:
+        return {"entries": [], "index": None}
+    found = await store.fetch_all(
+        select(audit_entries.c.idx).where(audit_entries.c.tenant_id == tenant, audit_entries.c.call_id.in_(sorted(ids)))
+    )
+    indexes = sorted(int(r["idx"]) for r in found)
+    async with store.transaction() as tx:
+        if indexes:
+            await tx.execute(
+                update(audit_payloads)
+                .where(
+                    audit_payloads.c.tenant_id == tenant, audit_payloads.c.idx.in_(indexes), audit_payloads.c.body.is_not(None)
+                )
+                .values(body=None, salt=None, erased_at=utc_now_iso())
+            )
+        index = await _log.append(tx, tenant, "payload.erased", {"entries": indexes, "by": by}, {"reason": reason[:500]})
+    return {"entries": indexes, "index": index}

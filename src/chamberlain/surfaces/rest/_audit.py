@@ -1,0 +1,85 @@
+"""REST for auditors and agents: the tenant's audit log, its checkpoints and proofs.
+
+``/v1/audit/checkpoint`` and ``/v1/audit/key`` answer in plain text, in the C2SP
+formats other transparency-log tools read; the rest is JSON whose hashes are base64,
+as in checkpoints. Who may read what is decided by the Gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ...errors import BadRequest, ChamberlainError
+from ...grants import Grant
+from ...pipeline import Gateway
+from .._credentials import presented_grant
+from ._problems import JSONResponse, problem_response
+
+MAX_PAGE = 1000
+
+
+def _int(request: Request, name: str, default: int | None = None, *, low: int = 0, high: int = 2**62) -> int | None:
+    raw = request.query_params.get(name) if name in request.query_params else request.path_params.get(name)
+    if raw is None:
+        return default
+    if not str(raw).isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}", parameter=name)
+    return int(raw)
+
+
+class AuditRoutes:
+    def __init__(self, gateway: Gateway, anonymous_grant: str | None) -> None:
+        self.gateway = gateway
+        self.anonymous_grant = anonymous_grant
+
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/audit/checkpoint", self._with(self.checkpoint), methods=["GET"]),
+            Route("/v1/audit/key", self._with(self.key), methods=["GET"]),
+            Route("/v1/audit/entries", self._with(self.entries), methods=["GET"]),
+            Route("/v1/audit/entries/{index}", self._with(self.entry), methods=["GET"]),
+            Route("/v1/audit/consistency", self._with(self.consistency), methods=["GET"]),
+        ]
+
+    def _with(self, handler: Callable[[Request, Grant], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticate, then answer; any refusal becomes problem+json."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+                return await handler(request, grant)
+            except ChamberlainError as err:
+                return problem_response(err)
+
+        return endpoint
+
+    async def checkpoint(self, request: Request, grant: Grant) -> Response:
+        signed = await self.gateway.audit.checkpoint(grant.tenant)
+        return PlainTextResponse(signed.note, headers={"Cache-Control": "no-cache"})
+
+    async def key(self, request: Request, grant: Grant) -> Response:
+        return PlainTextResponse(str(await self.gateway.audit.verifier(grant.tenant)) + "\n")
+
+    async def entries(self, request: Request, grant: Grant) -> Response:
+        start = _int(request, "from", 0)
+        limit = _int(request, "limit", 100, low=1, high=MAX_PAGE)
+        assert start is not None and limit is not None
+        items = await self.gateway.audit_entries(grant, start, limit)
+        return JSONResponse({"tenant": grant.tenant, "from": start, "entries": items})
+
+    async def entry(self, request: Request, grant: Grant) -> Response:
+        index = _int(request, "index")
+        assert index is not None
+        proof = request.query_params.get("proof", "0") in ("1", "true")
+        return JSONResponse(await self.gateway.audit_entry(grant, index, proof=proof))
+
+    async def consistency(self, request: Request, grant: Grant) -> Response:
+        size1 = _int(request, "from", low=1)
+        if size1 is None:
+            raise BadRequest("from (the older tree size) is required", parameter="from")
+        return JSONResponse(await self.gateway.audit.consistency(grant.tenant, size1, _int(request, "to", low=1)))
