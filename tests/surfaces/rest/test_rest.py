@@ -315,3 +315,36 @@ async def test_policies_over_rest_read_refuse_invalid_and_change_after_approval(
         assert decided.json()["status"] == "executed", decided.text
         now = (await client.get("/v1/policies", headers=ops)).json()["result"]
         assert (now["version"], now["policies"], now["files"]) == (1, ["open"], files)
+
+
+def test_audit_log_checkpoint_entries_and_proofs(client: httpx.Client, demo_server: DemoServer) -> None:
+    from chamberlain.audit import VerifierKey, open_checkpoint
+    from chamberlain.audit._verify import verify_proof
+
+    token = demo_server.grants[ACME]
+    call = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token)).json()
+    record = client.get(f"/v1/calls/{call['call_id']}", headers=bearer(token)).json()
+    (index,) = record["audit_entries"]
+
+    key = VerifierKey.parse(client.get("/v1/audit/key", headers=bearer(token)).text)
+    checkpoint = client.get("/v1/audit/checkpoint", headers=bearer(token))
+    assert checkpoint.headers["content-type"].startswith("text/plain")
+    signed = open_checkpoint(checkpoint.text, key)
+    assert signed.origin.endswith("/" + ACME) and signed.size > index
+
+    # An agent may prove its own call's entry, offline, with nothing but the log's key.
+    proof = client.get(f"/v1/audit/entries/{index}?proof=1", headers=bearer(token)).json()
+    assert proof["entry"]["call_id"] == call["call_id"] and proof["entry"]["trace_id"] == record["trace_id"]
+    assert f"entry {index}" in verify_proof(proof, key)
+    later = client.get(f"/v1/audit/consistency?from={index + 1}", headers=bearer(token)).json()
+    assert "prefix" in verify_proof(later, key)
+
+    # Reading the whole log needs audit.read; another tenant sees nothing of it.
+    assert_problem(client.get("/v1/audit/entries", headers=bearer(token)), 403, "permission-denied")
+    assert_problem(
+        client.get(f"/v1/audit/entries/{index}", headers=bearer(demo_server.grants[GLOBEX])), 404, "audit-entry-not-found"
+    )
+    assert_problem(client.get("/v1/audit/entries/-1", headers=bearer(token)), 400, "bad-request")
+    assert_problem(client.get("/v1/audit/consistency?from=0", headers=bearer(token)), 400, "bad-request")
+    assert_problem(client.get("/v1/audit/entries/99999999", headers=bearer(token)), 404, "audit-entry-not-found")
+    assert_problem(client.get("/v1/audit/checkpoint"), 401, "grant-missing")
