@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,70 @@ async def test_wal_mode_and_pragmas(tmp_path: Path) -> None:
 def test_non_sqlite_urls_are_refused() -> None:
     with pytest.raises(ValueError):
         SQLiteStore("postgresql://localhost/x")
+
+
+async def test_group_commit_keeps_each_unit_atomic(tmp_path: Path) -> None:
+    """Units that run together share a commit, yet one that fails (by raising, or on a
+    constraint) takes only its own writes with it, and the others all land."""
+    from sqlalchemy.exc import IntegrityError
+
+    from chamberlain.store import _sqlite
+
+    store = await open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    groups: list[int] = []
+    end = store._end_group
+
+    def counting(group: _sqlite._Group, **kw: object) -> None:
+        groups.append(group.units)
+        end(group, **kw)  # type: ignore[arg-type]
+
+    store._end_group = counting  # type: ignore[method-assign]
+
+    async def unit(n: int) -> str:
+        await asyncio.sleep(0)
+        try:
+            async with store.transaction() as tx:
+                await tx.execute(insert(tenants).values(id=f"t{n}", name="T", created_at="now"))
+                if n % 5 == 1:
+                    raise RuntimeError("the handler failed")
+                if n % 5 == 2:
+                    await tx.execute(insert(tenants).values(id="t0", name="again", created_at="now"))
+            return "ok"
+        except RuntimeError:
+            return "raised"
+        except IntegrityError:
+            return "conflict"
+
+    try:
+        async with store.transaction() as tx:
+            await tx.execute(insert(tenants).values(id="t0", name="T", created_at="now"))
+        outcomes = await asyncio.gather(*(unit(n) for n in range(1, 41)))
+        stored = {r["id"] for r in await store.fetch_all(select(tenants))}
+        assert stored == {"t0"} | {f"t{n}" for n in range(1, 41) if n % 5 not in (1, 2)}
+        assert outcomes.count("raised") == 8 and outcomes.count("conflict") == 8
+        assert max(groups) > 1, "no two units shared a commit: group commit did not happen"
+    finally:
+        await store.close()
+
+
+async def test_a_cancelled_unit_does_not_strand_the_group(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+
+        async def slow() -> None:
+            async with store.transaction() as tx:
+                await tx.execute(insert(tenants).values(id="slow", name="S", created_at="now"))
+                await asyncio.sleep(10)
+
+        async def fast() -> None:
+            async with store.transaction() as tx:
+                await tx.execute(insert(tenants).values(id="fast", name="F", created_at="now"))
+
+        first = asyncio.create_task(fast())
+        blocked = asyncio.create_task(slow())
+        await asyncio.sleep(0.05)
+        blocked.cancel()
+        await asyncio.wait_for(first, 2)
+        assert {r["id"] for r in await store.fetch_all(select(tenants))} == {"fast"}
+    finally:
+        await store.close()

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, union_all
 
 from ..canonical import jcs
 from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, audit_payloads
@@ -150,11 +150,18 @@ async def _stored(store: Store, tenant: str, keys: Iterable[tuple[int, int]]) ->
     keys = list(keys)
     if not keys:
         return {}
-    rows = await store.fetch_all(
+    by_level: dict[int, list[int]] = {}
+    for level, index in keys:
+        by_level.setdefault(level, []).append(index)
+    # One primary-key search per level (a row-value IN, or an OR of levels, makes SQLite
+    # search by tenant alone and scan the rest).
+    parts = [
         select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
-            audit_nodes.c.tenant_id == tenant, tuple_(audit_nodes.c.level, audit_nodes.c.idx).in_(keys)
+            audit_nodes.c.tenant_id == tenant, audit_nodes.c.level == level, audit_nodes.c.idx.in_(idx)
         )
-    )
+        for level, idx in sorted(by_level.items())
+    ]
+    rows = await store.fetch_all(parts[0] if len(parts) == 1 else union_all(*parts))
     return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows}
 
 
