@@ -39,12 +39,24 @@ def jcs(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and (k.isascii() or max(k) < _SORT_DIFFERS) and _plain(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return False
+    """Whether orjson's sorted output is already canonical (a loop, not recursion: this
+    runs for every audit entry)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not (key.isascii() or max(key) < _SORT_DIFFERS):
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False  # floats, and anything orjson would write its own way
+    return True

@@ -37,7 +37,7 @@ async def test_entries_are_canonical_chained_and_numbered(runtime: Runtime) -> N
         assert (entry["index"], entry["tenant"], entry["kind"], entry["n"]) == (n, "acme", "test.entry", n)
         assert entry["prev"] == previous
         assert "s" + str(n) not in body.decode()  # payloads stay beside the log, committed by hash
-        assert entry["payloads"]["arguments"].startswith("sha256:")
+        assert entry["payload"].startswith("sha256:")
         previous = leaves[n].hex()
     head = await _log.head(runtime.store, "acme")
     assert (head.size, head.root) == (5, audit.root(leaves))

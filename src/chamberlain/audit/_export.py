@@ -9,7 +9,7 @@ An export is a folder:
 ``history.jsonl``
     every checkpoint the gateway signed for this log, oldest first;
 ``payloads.jsonl``
-    the payloads not erased: entry index, name, salt and canonical body;
+    the payloads not erased: entry index, salt and body;
 ``log.pub``
     the log's verifier key (compare it with the one you hold: never trust the copy
     that came with the export).
@@ -59,27 +59,27 @@ async def export_log(
 
 
 async def _write_payloads(store: Store, tenant: str, size: int, path: Path) -> int:
-    written, after = 0, (-1, "")
+    written, after = 0, -1
     with path.open("wb") as fh:
         while True:
             rows = await store.fetch_all(
-                select(audit_payloads)
+                select(audit_payloads.c.idx, audit_payloads.c.salt, audit_payloads.c.body)
                 .where(
                     audit_payloads.c.tenant_id == tenant,
+                    audit_payloads.c.idx > after,
                     audit_payloads.c.idx < size,
                     audit_payloads.c.body.is_not(None),
-                    (audit_payloads.c.idx > after[0]) | ((audit_payloads.c.idx == after[0]) & (audit_payloads.c.name > after[1])),
                 )
-                .order_by(audit_payloads.c.idx, audit_payloads.c.name)
+                .order_by(audit_payloads.c.idx)
                 .limit(_PAGE)
             )
             for row in rows:
-                record = {"index": row["idx"], "name": row["name"], "salt": base64.b64encode(row["salt"]).decode()}
-                fh.write(orjson.dumps({**record, "body": row["body"]}) + b"\n")
+                salt = base64.b64encode(row["salt"]).decode()
+                fh.write(orjson.dumps({"index": row["idx"], "salt": salt, "body": row["body"]}) + b"\n")
             written += len(rows)
             if len(rows) < _PAGE:
                 return written
-            after = (rows[-1]["idx"], rows[-1]["name"])
+            after = rows[-1]["idx"]
 
 
 async def erase_payloads(

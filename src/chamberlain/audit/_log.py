@@ -2,10 +2,10 @@
 stored subtree hashes.
 
 Every append writes, in the transaction that holds the effect it records, the entry
-(canonical JSON, the exact leaf bytes), the perfect subtrees it completes (level 0 is
-the leaf hash; on average two rows per entry) and the tenant's head: its size, the
-hashes of the perfect subtrees along the right edge (the *frontier*, at most 64) and
-the last leaf hash. So the root of the current tree needs no read, and any root or
+(canonical JSON, the exact leaf bytes, with its leaf hash), the perfect subtrees of
+level 1 and up it completes (one row per entry on average), its payload if it has one,
+and the tenant's head: its size, the hashes of the perfect subtrees along the right
+edge (the *frontier*, at most 64) and the last leaf hash. So the root of the current tree needs no read, and any root or
 proof at any size needs one query for at most 2·log2(n) stored hashes.
 
 Order: the head is read and written inside the transaction. SQLite takes its write
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import literal, select, union_all
 
-from ..canonical import jcs
+from ..canonical import dumps, jcs
 from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, audit_payloads
 from ..timeutil import utc_now_iso
 from ._merkle import (
@@ -78,13 +78,13 @@ async def append(
     tenant: str,
     kind: str,
     fields: Mapping[str, Any],
-    payloads: Mapping[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> int:
     """Append one entry to ``tenant``'s log in ``tx``; returns its index.
 
-    ``payloads`` (arguments, results, free text) are stored beside the log; the entry
-    holds only their salted commitments, so they can be erased later without breaking
-    the log.
+    ``payload`` (the parts that may be personal: arguments, results, free text) is stored
+    beside the log; the entry holds only its salted commitment, so it can be erased later
+    without breaking the log. Parts that are None are left out.
     """
     clash = HEADER_FIELDS & fields.keys()
     if clash:
@@ -100,14 +100,17 @@ async def append(
         "kind": kind,
         **fields,
     }
-    rows = _payload_rows(tenant, index, payloads or {})
-    if rows:
-        entry["payloads"] = {name: commitment(row["salt"], row["body"].encode()) for name, row in rows.items()}
+    parts = {name: value for name, value in (payload or {}).items() if value is not None}
+    stored: dict[str, Any] | None = None
+    if parts:
+        # The commitment covers the stored bytes themselves, so they need not be canonical.
+        salt, text = os.urandom(16), dumps(parts)
+        stored = {"tenant_id": tenant, "idx": index, "salt": salt, "body": text.decode()}
+        entry["payload"] = commitment(salt, text)
     body = jcs(entry)
     leaf = leaf_hash(body)
     frontier = list(head.frontier)
     value, level = leaf, 0
-    await tx.insert(audit_nodes, {"tenant_id": tenant, "level": 0, "idx": index, "hash": leaf})
     while (index >> level) & 1:
         value = node_hash(frontier.pop(), value)
         level += 1
@@ -115,20 +118,19 @@ async def append(
     frontier.append(value)
     await tx.insert(
         audit_entries,
-        {"tenant_id": tenant, "idx": index, "kind": kind, "call_id": fields.get("call_id"), "body": body.decode()},
+        {
+            "tenant_id": tenant,
+            "idx": index,
+            "kind": kind,
+            "call_id": fields.get("call_id"),
+            "body": body.decode(),
+            "leaf_hash": leaf,
+        },
     )
-    for row in rows.values():
-        await tx.insert(audit_payloads, row)
+    if stored is not None:
+        await tx.insert(audit_payloads, stored)
     await tx.upsert(audit_heads, {"tenant_id": tenant, "size": index + 1, "frontier": b"".join(frontier), "last_leaf": leaf})
     return index
-
-
-def _payload_rows(tenant: str, index: int, payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        name: {"tenant_id": tenant, "idx": index, "name": name, "salt": os.urandom(16), "body": jcs(value).decode()}
-        for name, value in payloads.items()
-        if value is not None
-    }
 
 
 async def head(store: Store, tenant: str) -> Head:
@@ -153,10 +155,14 @@ async def _stored(store: Store, tenant: str, keys: Iterable[tuple[int, int]]) ->
     by_level: dict[int, list[int]] = {}
     for level, index in keys:
         by_level.setdefault(level, []).append(index)
-    # One primary-key search per level (a row-value IN, or an OR of levels, makes SQLite
-    # search by tenant alone and scan the rest).
+    # One primary-key search per level, leaves from the entries (a row-value IN, or an OR
+    # of levels, makes SQLite search by tenant alone and scan the rest).
     parts = [
-        select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
+        select(literal(0).label("level"), audit_entries.c.idx, audit_entries.c.leaf_hash.label("hash")).where(
+            audit_entries.c.tenant_id == tenant, audit_entries.c.idx.in_(idx)
+        )
+        if level == 0
+        else select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
             audit_nodes.c.tenant_id == tenant, audit_nodes.c.level == level, audit_nodes.c.idx.in_(idx)
         )
         for level, idx in sorted(by_level.items())

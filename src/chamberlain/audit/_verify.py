@@ -143,7 +143,7 @@ def verify_export(
     if tree.size < beyond:
         report.add(tree.size, f"the export ends after {tree.size} entries, a checkpoint covers {beyond}: truncated")
     for leftover in payloads.leftovers():
-        report.add(leftover[0], f"payload {leftover[1]!r} of entry {leftover[0]} has no entry")
+        report.add(leftover, f"the payload of entry {leftover} has no entry")
     return report
 
 
@@ -169,9 +169,7 @@ def _merge(roots: dict[int, tuple[bytes, str]], checkpoint: Checkpoint, report: 
     roots[checkpoint.size] = (checkpoint.root, checkpoint.time)
 
 
-def _check_entry(
-    position: int, body: bytes, tenant: str, prev: bytes, shift: int, report: Report
-) -> tuple[dict[str, Any], int]:
+def _check_entry(position: int, body: bytes, tenant: str, prev: bytes, shift: int, report: Report) -> tuple[dict[str, Any], int]:
     """Check one entry on its own and against the one before; ``shift`` is how far the
     entries' own numbers are off their positions so far (reported once per change)."""
     try:
@@ -218,32 +216,32 @@ class _Payloads:
         self._next = next(self._items, None)
 
     @staticmethod
-    def _read(path: Path, report: Report) -> Iterator[tuple[int, str, bytes, bytes]]:
+    def _read(path: Path, report: Report) -> Iterator[tuple[int, bytes, bytes]]:
         with path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 try:
                     item = orjson.loads(line)
-                    yield int(item["index"]), str(item["name"]), base64.b64decode(item["salt"]), str(item["body"]).encode()
+                    yield int(item["index"]), base64.b64decode(item["salt"]), str(item["body"]).encode()
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error):
                     report.add(None, f"{PAYLOADS} line {number} is not a payload record")
 
-    def check(self, position: int, entry: dict[str, Any], report: Report) -> None:
-        while self._next is not None and self._next[0] <= position:
-            index, name, salt, body = self._next
+    def check(self, index: int, entry: dict[str, Any], report: Report) -> None:
+        """Check the payloads of entry ``index`` (and report those of entries that are gone)."""
+        while self._next is not None and self._next[0] <= index:
+            found, salt, body = self._next
             self._next = next(self._items, None)
-            promised = (entry.get("payloads") or {}).get(name) if index == position else None
-            if index < position:
-                report.add(index, f"payload {name!r} of entry {index} has no entry: entry {index} is missing")
-            elif promised is None:
-                report.add(index, f"payload {name!r} of entry {index} is not committed to by its entry")
-            elif commitment(salt, body) != promised:
-                report.add(index, f"payload {name!r} of entry {index} does not match its commitment: it was changed")
+            if found < index:
+                report.add(found, f"the payload of entry {found} has no entry: entry {found} is missing")
+            elif entry.get("payload") is None:
+                report.add(found, f"entry {found} commits to no payload, yet one is stored for it")
+            elif commitment(salt, body) != entry["payload"]:
+                report.add(found, f"the payload of entry {found} does not match its commitment: it was changed")
             else:
                 report.payloads += 1
 
-    def leftovers(self) -> Iterator[tuple[int, str, bytes, bytes]]:
+    def leftovers(self) -> Iterator[int]:
         while self._next is not None:
-            yield self._next
+            yield self._next[0]
             self._next = next(self._items, None)
 
 

@@ -85,13 +85,13 @@ async def audit_outcome(tx: Transaction, outcome: Outcome, row: dict[str, Any] |
         return None
     call = outcome.call
     contract = call.action.contract if call.action is not None else None
-    payloads: dict[str, Any] = {}
+    payload: dict[str, Any] = {}
     if contract is not None and call.input is not None:
-        payloads["arguments"] = contract.audit_input(call.input)
+        payload["arguments"] = contract.audit_input(call.input)
     if contract is not None and outcome.executed and outcome.error is None:
-        payloads["result"] = contract.audit_output(outcome.result)
+        payload["result"] = contract.audit_output(outcome.result)
     fields = {"call_id": row["id"], **{name: row[name] for name in _ENTRY_FIELDS}}
-    return await audit.append(tx, tenant, ENTRY_KINDS[row["decision"]], fields, payloads)
+    return await audit.append(tx, tenant, ENTRY_KINDS[row["decision"]], fields, payload)
 
 
 async def record_outcome(store: Store, outcome: Outcome) -> None:

@@ -174,6 +174,7 @@ audit_entries = Table(
     Column("kind", String(32), nullable=False),
     Column("call_id", String(40), nullable=True),
     Column("body", Text, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
 )
 Index("ix_audit_entries_call", audit_entries.c.tenant_id, audit_entries.c.call_id)
 
@@ -200,7 +201,6 @@ audit_payloads = Table(
     metadata,
     Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("idx", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(16), primary_key=True),
     Column("salt", LargeBinary, nullable=True),
     Column("body", Text, nullable=True),
     Column("erased_at", String(32), nullable=True),

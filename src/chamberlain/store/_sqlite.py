@@ -131,6 +131,14 @@ class _Group:
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+def _nothing_else_runnable(loop: asyncio.AbstractEventLoop) -> bool:
+    """No other task can join before the next turn, so waiting for one would only add
+    latency. Reads asyncio's ready queue (a private attribute); on a loop without it
+    (uvloop), assume others may be runnable."""
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready
+
+
 GROUP_MAX_UNITS = 64
 GROUP_MAX_AGE_S = 0.002
 """A group commits once it holds this many units or is this old, whoever else is runnable."""
@@ -229,11 +237,13 @@ class SQLiteStore:
     def _schedule_commit(self, group: _Group) -> None:
         """Commit once the tasks already runnable had their chance to join the group, or now
         if the group is full or old."""
-        if group.units >= GROUP_MAX_UNITS or time.perf_counter() - group.started >= GROUP_MAX_AGE_S:
+        loop = asyncio.get_running_loop()
+        full = group.units >= GROUP_MAX_UNITS or time.perf_counter() - group.started >= GROUP_MAX_AGE_S
+        if full or _nothing_else_runnable(loop):
             self._end_group(group)
         elif not group.scheduled:
             group.scheduled = True
-            asyncio.get_running_loop().call_soon(self._commit_when_idle, group, group.units)
+            loop.call_soon(self._commit_when_idle, group, group.units)
 
     def _commit_when_idle(self, group: _Group, units_then: int) -> None:
         if self._group is not group:

@@ -1,4 +1,5 @@
-"""The per-tenant audit log: entries, stored subtree hashes, heads, payloads, checkpoints.
+"""The per-tenant audit log: entries, stored subtree hashes (level 1 and up; leaf hashes
+stay with their entries), heads, payloads, checkpoints.
 
 Revision ID: 0007
 Revises: 0006
@@ -22,6 +23,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("call_id", sa.String(40), nullable=True),
         sa.Column("body", sa.Text, nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_audit_entries_call", "audit_entries", ["tenant_id", "call_id"])
     op.create_table(
@@ -42,7 +44,6 @@ def upgrade() -> None:
         "audit_payloads",
         sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
         sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("name", sa.String(16), primary_key=True),
         sa.Column("salt", sa.LargeBinary, nullable=True),
         sa.Column("body", sa.Text, nullable=True),
         sa.Column("erased_at", sa.String(32), nullable=True),
