@@ -141,6 +141,10 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(
             f"  chamberlain approvals approve APPROVAL_ID --tenant {tenants[0].id} --as {APPROVER} --reason 'checked'{folder}"
         )
+        click.echo("\nEvery call is in the tenant's tamper-evident log; export it and verify it offline:")
+        click.echo(f"  chamberlain audit key --tenant {tenants[0].id}{folder} > {tenants[0].id}.pub")
+        click.echo(f"  chamberlain audit export --tenant {tenants[0].id} --out audit-export{folder}")
+        click.echo(f"  chamberlain audit verify audit-export --key {tenants[0].id}.pub")
         click.echo("\nPress Ctrl+C to stop.")
 
     _serve(runtime, banner)

@@ -55,6 +55,17 @@ def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {grant}"},
             )
             assert resp.status_code == 200 and resp.json()["result"]["total"]["currency"] == currency
+        # The banner's audit commands, as printed, while the gateway runs: the log of the
+        # calls just made exports and verifies offline.
+        audit = [line.strip() for line in banner.splitlines() if line.strip().startswith("chamberlain audit")]
+        assert len(audit) == 3, banner
+        python = " ".join(CLI)
+        for line in audit:
+            subprocess.run(
+                line.replace("chamberlain ", python + " ", 1), shell=True, check=True, cwd=tmp_path, capture_output=True
+            )
+        verified = subprocess.run([*CLI, *audit[-1].split()[1:]], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+        assert verified.startswith("OK: ") and "acme-shop" in verified
     assert (tmp_path / "chamberlain-demo" / "chamberlain.db").exists()
 
 
