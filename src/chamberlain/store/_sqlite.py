@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +33,8 @@ import orjson
 from sqlalchemy import JSON, Connection, Engine, Executable, RootTransaction, Table, create_engine, event
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger("chamberlain.store")
 
 
 class SQLiteTransaction:
@@ -120,6 +125,38 @@ def _engine(url: str, begin: str | None) -> Engine:
     return engine
 
 
+class _Checkpointer(threading.Thread):
+    """Runs SQLite's WAL checkpoints off the event loop, on its own connection.
+
+    PASSIVE checkpoints never wait for readers or the writer, so they never block a call;
+    one that cannot finish now finishes on a later round. A RESTART on close leaves the
+    WAL small for the next start.
+    """
+
+    INTERVAL_S = 0.25
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name=f"sqlite-checkpoint:{path.name}", daemon=True)
+        self._path = path
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            while not self._stopped.wait(self.INTERVAL_S):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        except sqlite3.Error:
+            log.exception("WAL checkpoint of %s failed; SQLite will checkpoint when the writer closes", self._path)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=10)
+
+
 class _Group:
     """One SQLite transaction shared by the units of work that queued for it."""
 
@@ -158,6 +195,7 @@ class SQLiteStore:
         self._reader: Connection | None = None
         self._engine: Engine | None = None
         self._reader_engine: Engine | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     @property
     def engine(self) -> Engine:
@@ -180,6 +218,12 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._engine = _engine(self.url, "BEGIN IMMEDIATE")
         self._writer = self._engine.connect()
+        # Checkpoints copy the WAL into the database file and fsync it: done inline by the
+        # commit that crosses the threshold, they are the slowest calls' latency. A thread
+        # of its own does them instead, beside the event loop (sqlite3 releases the GIL).
+        self._writer.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+        self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.start()
         # A second engine so reads see committed data while a write is open. Its reads run
         # in SQLite's autocommit mode: each SELECT is its own consistent snapshot, and the
         # hot path (the revocation check on every call) pays no BEGIN/ROLLBACK round trip.
@@ -187,6 +231,9 @@ class SQLiteStore:
         self._reader = self._reader_engine.connect()
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         for conn in (self._writer, self._reader):
             if conn is not None:
                 conn.close()
