@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import __version__
 from .actions import Surface
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
@@ -34,6 +35,10 @@ from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
 from .tenants import list_tenants
+from .tracing import make_provider
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Runtime", "create_app", "served_surface"]
 
@@ -56,8 +61,22 @@ def served_surface(surface: Surface, authority: GrantAuthority, policies: Callab
 class Runtime:
     """One gateway process's parts. Open before use; close when done."""
 
-    def __init__(self, surface: Surface, settings: Settings, *, anonymous_grant: str | None = None) -> None:
+    def __init__(
+        self,
+        surface: Surface,
+        settings: Settings,
+        *,
+        anonymous_grant: str | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.settings = settings
+        # Tracing: a provider handed in (embedders, tests), else one for the configured
+        # collector, else none at all: the pipeline then runs no tracing code.
+        self._own_provider = tracer_provider is None and settings.otlp_endpoint is not None
+        if self._own_provider:
+            tracer_provider = make_provider(settings.otlp_endpoint)  # type: ignore[arg-type]
+        self.tracer_provider = tracer_provider
+        tracer = tracer_provider.get_tracer("chamberlain", __version__) if tracer_provider is not None else None
         self.store: Store = make_store(settings.store_url)
         master = load_master_key(settings.master_key_path, settings.master_key)
         self.keys = KeyRing(self.store, master)
@@ -80,8 +99,9 @@ class Runtime:
             policy=CheckPolicy(self.policies, self.engine, self.approvals),
             approvals=self.approvals,
             audit=self.audit,
+            tracer=tracer,
         )
-        self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute)
+        self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
         self.anonymous_grant = anonymous_grant
         self._opened = False
@@ -145,6 +165,8 @@ class Runtime:
         if self._opened:
             await self.store.close()
             self._opened = False
+        if self._own_provider and self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # flushes the spans still batched
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:

@@ -75,6 +75,12 @@ class Settings:
         " Put it on other storage (or ship it to a witness) so a rewritten database is caught.",
         "CHAMBERLAIN_AUDIT_DIR",
     )
+    otlp_endpoint: str | None = _setting(
+        None,
+        "OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318) to send a span per call and per stage to;"
+        " unset, tracing is off and costs nothing.",
+        "CHAMBERLAIN_OTLP_ENDPOINT",
+    )
     audit_checkpoint_s: float = _setting(
         10.0,
         "How often the gateway signs a checkpoint of each tenant's log that grew (seconds).",

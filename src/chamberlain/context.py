@@ -26,3 +26,5 @@ class Context:
     """The call's own transaction: writes here commit together with the call record."""
     grant: Grant
     """The verified grant the call was made with (its chain, constraints and expiry)."""
+    traceparent: str = ""
+    """The W3C ``traceparent`` to send upstream, so the upstream's spans join the call's trace."""

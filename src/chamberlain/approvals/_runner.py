@@ -26,17 +26,22 @@ from ..grants import GrantAuthority
 from ..pipeline import Call, Execute, Outcome, audit_outcome, record_row
 from ..store import Transaction, approvals, calls
 from ..timeutil import utc_now_iso
+from ..tracing import continue_trace
 from ._service import Approvals, request_hash
 
 log = logging.getLogger("chamberlain.approvals")
 
 
 class ApprovedCalls:
-    def __init__(self, approvals_: Approvals, surface: Surface, authority: GrantAuthority, execute: Execute) -> None:
+    def __init__(
+        self, approvals_: Approvals, surface: Surface, authority: GrantAuthority, execute: Execute, tracer: Any = None
+    ) -> None:
         self.approvals = approvals_
         self.surface = surface
         self.authority = authority
         self.execute = execute
+        self.tracer = tracer
+        """With tracing on, the approved run is a span in the parked call's own trace."""
         self._unserved: set[str] = set()
 
     async def run(self, row: dict[str, Any]) -> None:
@@ -47,6 +52,21 @@ class ApprovedCalls:
                 self._unserved.add(row["id"])
                 log.warning("approved call %s needs %s, which this process does not serve", row["call_id"], row["action"])
             return
+        if self.tracer is None:
+            await self._run(row)
+            return
+        attributes = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": row["action"],
+            "gen_ai.tool.call.id": row["call_id"],
+        }
+        with self.tracer.start_as_current_span(
+            f"execute_tool {row['action']}", context=continue_trace(row["trace_id"]), attributes=attributes
+        ) as span:
+            span.set_attribute("chamberlain.approval.id", row["id"])
+            await self._run(row)
+
+    async def _run(self, row: dict[str, Any]) -> None:
         try:
             call = await self._prepare(row)
         except ChamberlainError as err:
@@ -106,7 +126,7 @@ class ApprovedCalls:
             .where(calls.c.id == row["call_id"], calls.c.tenant_id == row["tenant_id"])
             .values(decision="allowed", outcome="ok", result_hash=outcome.result_hash)
         )
-        await audit_outcome(tx, outcome, {**record_row(outcome), "approval_id": row["id"]})
+        outcome.audit_index = await audit_outcome(tx, outcome, {**record_row(outcome), "approval_id": row["id"]})
         outcome.recorded = True
 
     async def _fail(self, row: dict[str, Any], error: ChamberlainError, outcome: Outcome | None = None) -> None:

@@ -459,9 +459,7 @@ class GrantAuthority:
                 },
             )
             kind = "key.retired" if grant_id.startswith("key:") else "grant.revoked"
-            await audit.append(
-                tx, tenant, kind, {"grant_id": grant_id, "revocation_id": revocation_id}, {"reason": reason[:500]}
-            )
+            await audit.append(tx, tenant, kind, {"grant_id": grant_id, "revocation_id": revocation_id}, {"reason": reason[:500]})
 
     async def key_of(self, token: str) -> TenantKey:
         """The tenant key a token names as its root, before anything is verified."""

@@ -27,6 +27,8 @@ class Call:
     token: str | None
     surface: str
     trace_id: str = field(default_factory=new_trace_id)
+    traceparent: str | None = None
+    """The agent's W3C ``traceparent``, when it sent one: the parent of the call's span."""
     requested_tenant: str | None = None
     transport_error: ChamberlainError | None = None
     """Set by a surface when the request body was unusable; refused at validation."""
@@ -43,6 +45,8 @@ class Call:
     """(tenant, principal) of an operator acting in-process (the CLI), who holds no grant."""
     reasons: list[dict[str, Any]] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
+    span_context: Any = None
+    """With tracing on, the OpenTelemetry context of the call's span (stage spans' parent)."""
 
     def timings(self) -> dict[str, float]:
         """Milliseconds spent in each stage entered so far, up to now.
@@ -82,6 +86,8 @@ class Outcome:
     executed: bool = False
     approval: dict[str, Any] | None = None
     """Set when policy parked the call for a human: the approval as the agent sees it."""
+    audit_index: int | None = None
+    """The index of the call's entry in its tenant's audit log, once written."""
 
     @property
     def ok(self) -> bool:

@@ -40,6 +40,7 @@ class Gateway:
         policy: Stage | None = None,
         approvals: Any = None,
         audit: Any = None,
+        tracer: Any = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -51,7 +52,9 @@ class Gateway:
         self._known_tenants: set[str] = set()
         self.execute = Execute(self.store, action_timeout_s)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
-        self._run = chain(self.stages)
+        self.tracer = tracer
+        """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""
+        self._run = chain(self.stages, tracer)
 
     def default_stages(self, policy: Stage | None = None) -> list[Stage]:
         """The order every call takes; RecordCalls stays first. ``policy`` judges a call

@@ -72,7 +72,7 @@ def _outcome(outcome: Outcome) -> str:
 async def write_record(tx: Transaction, outcome: Outcome) -> None:
     row = record_row(outcome)
     await tx.insert(calls, row)
-    await audit_outcome(tx, outcome, row)
+    outcome.audit_index = await audit_outcome(tx, outcome, row)
     outcome.recorded = True
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from ..tracing import around_call, traced
 from ._call import Call, Outcome
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 Next = Callable[[Call], Awaitable[Outcome]]
 
@@ -37,9 +41,12 @@ def _timed(stage: Stage, inner: Next) -> Next:
     return run
 
 
-def chain(stages: Sequence[Stage]) -> Next:
-    """Compose stages outermost-first, the way Starlette builds its middleware stack."""
+def chain(stages: Sequence[Stage], tracer: Tracer | None = None) -> Next:
+    """Compose stages outermost-first, the way Starlette builds its middleware stack.
+
+    With a tracer, the call gets a span and each stage a child span; without one, no
+    tracing code runs at all."""
     app: Next = _end
     for stage in reversed(stages):
-        app = _timed(stage, app)
-    return app
+        app = _timed(stage, app) if tracer is None else traced(stage, app, tracer)
+    return app if tracer is None else around_call(app, tracer)

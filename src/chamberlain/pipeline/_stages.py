@@ -29,6 +29,7 @@ from ..errors import (
 from ..grants import GrantAuthority
 from ..store import LazyTransaction, Store, Transaction
 from ..timeutil import utc_now
+from ..tracing import traceparent_of
 from ._call import Call, Outcome
 from ._records import record_outcome, write_record
 from ._stage import Next
@@ -205,7 +206,7 @@ class Execute:
         kwargs = dict(call.args)
         if action.contract.context_param:
             kwargs[action.contract.context_param] = Context(
-                call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant
+                call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant, traceparent_of(call.trace_id)
             )
         try:
             async with asyncio.timeout(self._timeout):

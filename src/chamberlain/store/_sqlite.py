@@ -129,8 +129,8 @@ class _Checkpointer(threading.Thread):
     """Runs SQLite's WAL checkpoints off the event loop, on its own connection.
 
     PASSIVE checkpoints never wait for readers or the writer, so they never block a call;
-    one that cannot finish now finishes on a later round. A RESTART on close leaves the
-    WAL small for the next start.
+    one that cannot finish now finishes on a later round (SQLite also checkpoints when
+    the last connection to the file closes).
     """
 
     INTERVAL_S = 0.25
@@ -146,7 +146,7 @@ class _Checkpointer(threading.Thread):
             conn.execute("PRAGMA busy_timeout=5000")
             while not self._stopped.wait(self.INTERVAL_S):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            conn.execute("PRAGMA wal_checkpoint(RESTART)")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
             log.exception("WAL checkpoint of %s failed; SQLite will checkpoint when the writer closes", self._path)
         finally:

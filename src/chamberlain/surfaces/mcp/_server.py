@@ -80,6 +80,13 @@ def _status_tool() -> types.Tool:
     )
 
 
+def _meta_traceparent(meta: Any) -> str | None:
+    """W3C trace context in the request's ``_meta`` (the MCP convention for clients that
+    cannot set HTTP headers, or talk over stdio); an HTTP header wins."""
+    value = meta.get("traceparent") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
 class McpSurface:
     def __init__(self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain") -> None:
         if STATUS_TOOL in gateway.surface:
@@ -107,14 +114,16 @@ class McpSurface:
         except ChamberlainError as err:
             raise MCPError(AUTH_ERROR_CODE, err.detail, err.to_problem()) from err
 
-    async def _run(self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Any) -> Outcome:
+    async def _run(self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Any, meta: Any = None) -> Outcome:
         headers = _headers(ctx)
+        traceparent = headers.get("traceparent") or _meta_traceparent(meta)
         call = Call(
             action_name=name,
             arguments=arguments,
             token=self._token(ctx),
             surface="mcp",
-            trace_id=trace_id_from_traceparent(headers.get("traceparent")),
+            trace_id=trace_id_from_traceparent(traceparent),
+            traceparent=traceparent,
             requested_tenant=requested_tenant(headers),
         )
         return await self.gateway.call(call)
@@ -126,7 +135,7 @@ class McpSurface:
     async def call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         if params.name == STATUS_TOOL:
             return await self._call_status(ctx, params.arguments or {})
-        outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {})
+        outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {}, params.meta)
         if outcome.pending:
             return _pending(outcome)
         if outcome.error is None:

@@ -87,6 +87,7 @@ class RestSurface:
             token=self.token(request),
             surface="rest",
             trace_id=trace_id_from_traceparent(request.headers.get("traceparent")),
+            traceparent=request.headers.get("traceparent"),
             requested_tenant=requested_tenant(request.headers),
             transport_error=body_error,
         )
