@@ -74,7 +74,7 @@ class Runtime:
         # collector, else none at all: the pipeline then runs no tracing code.
         self._own_provider = tracer_provider is None and settings.otlp_endpoint is not None
         if self._own_provider:
-            tracer_provider = make_provider(settings.otlp_endpoint)  # type: ignore[arg-type]
+            tracer_provider = make_provider(settings.otlp_endpoint, settings.trace_sample_ratio)  # type: ignore[arg-type]
         self.tracer_provider = tracer_provider
         tracer = tracer_provider.get_tracer("chamberlain", __version__) if tracer_provider is not None else None
         self.store: Store = make_store(settings.store_url)

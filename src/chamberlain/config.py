@@ -81,6 +81,12 @@ class Settings:
         " unset, tracing is off and costs nothing.",
         "CHAMBERLAIN_OTLP_ENDPOINT",
     )
+    trace_sample_ratio: float = _setting(
+        1.0,
+        "Share of calls traced when a collector is set (0.0 to 1.0); a call whose agent sent a traceparent follows"
+        " the agent's sampling decision.",
+        "CHAMBERLAIN_TRACE_SAMPLE_RATIO",
+    )
     audit_checkpoint_s: float = _setting(
         10.0,
         "How often the gateway signs a checkpoint of each tenant's log that grew (seconds).",
