@@ -154,9 +154,18 @@ def test_a_fork_and_a_re_signed_or_foreign_checkpoint_are_refused(exported: tupl
     other = audit.VerifierKey("chamberlain.local/audit/globex", attacker.public_key().public_bytes_raw())
     with pytest.raises(audit.NoteError):
         verify_export(folder, other, note)
-    # The operator's own key signing a second root for a size it already signed: a fork.
-    cp = audit.Checkpoint.parse(audit.verify_note(note, key))
-    assert cp.size > 1
+
+
+async def test_two_signed_roots_for_one_size_are_a_fork(exported: tuple[Path, audit.VerifierKey, Runtime]) -> None:
+    """The log's own key signing a second, different tree of a size it already signed."""
+    folder, key, rt = exported
+    signed = audit.Checkpoint.parse(audit.verify_note((folder / "checkpoint").read_text(), key))
+    other = audit.Checkpoint(signed.origin, signed.size, b"\x42" * 32, signed.time)
+    forked = audit.sign_note(other.text(), key.name, await rt.audit.keys.signer("acme"))
+    with (folder / HISTORY).open("ab") as fh:
+        fh.write(orjson.dumps({"size": other.size, "note": forked}) + b"\n")
+    report = check(folder, key)
+    assert not report.ok and any("the log forked" in what for _, what in report.problems)
 
 
 async def test_a_log_re_signed_by_its_operator_fails_against_a_checkpoint_the_auditor_kept(

@@ -34,6 +34,14 @@ __all__ = ["AuditLog", "SignedCheckpoint"]
 log = logging.getLogger("chamberlain.audit")
 
 
+def _size_of(note_file: Path) -> int:
+    """The tree size a checkpoint file names (its second line); -1 if there is none."""
+    try:
+        return int(note_file.read_text().split("\n", 2)[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
@@ -127,6 +135,8 @@ class AuditLog:
         latest.parent.mkdir(parents=True, exist_ok=True)
         with history.open("ab") as fh:
             fh.write(orjson.dumps({"size": size, "note": note}) + b"\n")
+        if _size_of(latest) > size:
+            return  # another process already wrote a newer one
         staged = latest.with_suffix(f".{os.getpid()}.tmp")
         staged.write_text(note)
         os.replace(staged, latest)

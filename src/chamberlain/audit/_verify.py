@@ -124,18 +124,8 @@ def verify_export(
             # Payloads name the entry by its own index: after a removal they still pair up.
             claimed = entry.get("index")
             payloads.check(claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else position, entry, report)
-            expected = signed.get(tree.size)
-            if expected is not None:
-                if tree.root() != expected[0]:
-                    report.add(
-                        last_good,
-                        f"entries {last_good}..{tree.size - 1} differ from what was signed at {expected[1]} for size"
-                        f" {tree.size}: an entry in that range was changed, removed or inserted",
-                        exact=False,
-                    )
-                else:
-                    last_good = tree.size
-                report.checkpoints += 1
+            if tree.size in signed:
+                last_good = _check_signed_root(tree, signed[tree.size], last_good, report)
             if progress is not None and tree.size % 100_000 == 0:
                 progress(tree.size)
     report.entries = tree.size
@@ -145,6 +135,21 @@ def verify_export(
     for leftover in payloads.leftovers():
         report.add(leftover, f"the payload of entry {leftover} has no entry")
     return report
+
+
+def _check_signed_root(tree: _Tree, signed: tuple[bytes, str], last_good: int, report: Report) -> int:
+    """Compare the root of the entries so far with a signed one; returns the size up to
+    which the log is known good."""
+    report.checkpoints += 1
+    if tree.root() == signed[0]:
+        return tree.size
+    report.add(
+        last_good,
+        f"entries {last_good}..{tree.size - 1} differ from what was signed at {signed[1]} for size {tree.size}:"
+        " an entry in that range was changed, removed or inserted",
+        exact=False,
+    )
+    return last_good
 
 
 def _signed_roots(path: Path, key: VerifierKey, report: Report) -> dict[int, tuple[bytes, str]]:

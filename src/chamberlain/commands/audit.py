@@ -19,6 +19,7 @@ from ..audit._export import erase_payloads, export_log
 from ..audit._verify import Report, verify_export, verify_proof
 from ._shared import _settings, _with_runtime, data_dir_option
 
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 tenant_required = click.option("--tenant", "tenant_id", required=True, help="Tenant whose log it is.")
 key_option = click.option(
     "--key",
@@ -78,13 +79,13 @@ def audit_export(tenant_id: str, out: Path, data_dir: Path | None) -> None:
 @click.option(
     "--checkpoint",
     "checkpoint_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="A checkpoint you hold (e.g. from the gateway's audit folder or an earlier fetch) [default: FOLDER/checkpoint].",
 )
 @click.option(
     "--since",
     "since",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="An older checkpoint you hold: the export must extend it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -133,12 +134,12 @@ def _print_report(report: Report, seconds: float, as_json: bool) -> None:
 
 
 @audit.command("prove")
-@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("proof_file", type=_FILE)
 @key_option
 @click.option(
     "--old",
     "old",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="For a consistency proof: the older checkpoint you hold.",
 )
 def audit_prove(proof_file: Path, key_text: str, old: Path | None) -> None:
