@@ -67,3 +67,16 @@ async def test_an_auditor_grant_reads_the_whole_log_and_an_agent_only_its_own_ca
     with pytest.raises(AuditEntryNotFound):
         await runtime.gateway.audit_entry(agent, 0, proof=False)  # the auditor's grant, not the agent's call
     assert (await runtime.gateway.audit_entry(auditor, 1, proof=True))["tree_size"] == 2
+
+
+async def test_erasure_reaches_closed_approvals_and_keeps_open_ones(runtime: Runtime) -> None:
+    from chamberlain.audit._export import erase_payloads
+
+    await add_order(runtime, "acme", total=90_000)
+    closed, still_open = await park(runtime), await park(runtime)  # both on behalf of user:carol
+    (rita,) = await approvers(runtime, "human:rita")
+    await runtime.desk.decide(rita, closed.approval["id"], approve=False, reason="no", expected_hash=None, surface="test")
+    result = await erase_payloads(runtime.store, "acme", call_ids=[], on_behalf_of="user:carol", reason="request 7", by="t")
+    assert result["approvals_kept"] == 1 and result["entries"]
+    assert (await runtime.approvals.show("acme", closed.approval["id"]))["arguments"] == {}
+    assert (await runtime.approvals.show("acme", still_open.approval["id"]))["arguments"]["order_id"] == "o_1"

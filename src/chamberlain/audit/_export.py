@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from ..store import Store, audit_entries, audit_payloads, calls
+from ..store import Store, approvals, audit_entries, audit_payloads, calls
 from ..timeutil import utc_now_iso
 from . import _log
 from ._service import AuditLog
@@ -94,7 +94,7 @@ async def erase_payloads(
         rows = await store.fetch_all(select(calls.c.id).where(calls.c.tenant_id == tenant, calls.c.on_behalf_of == on_behalf_of))
         ids.update(r["id"] for r in rows)
     if not ids:
-        return {"entries": [], "index": None}
+        return {"entries": [], "index": None, "approvals_kept": 0}
     found = await store.fetch_all(
         select(audit_entries.c.idx).where(audit_entries.c.tenant_id == tenant, audit_entries.c.call_id.in_(sorted(ids)))
     )
@@ -108,5 +108,11 @@ async def erase_payloads(
                 )
                 .values(body=None, salt=None, erased_at=utc_now_iso())
             )
+        # A closed approval's copy of the arguments and result goes too; an open or
+        # approved one still needs them to run, and is left (and counted).
+        closed = approvals.c.status.in_(("rejected", "expired", "executed", "failed"))
+        mine = (approvals.c.tenant_id == tenant) & approvals.c.call_id.in_(sorted(ids))
+        await tx.execute(update(approvals).where(mine, closed).values(arguments={}, result=None))
+        kept = (await tx.execute(select(func.count()).select_from(approvals).where(mine, ~closed))).scalar() or 0
         index = await _log.append(tx, tenant, "payload.erased", {"entries": indexes, "by": by}, {"reason": reason[:500]})
-    return {"entries": indexes, "index": index}
+    return {"entries": indexes, "index": index, "approvals_kept": int(kept)}

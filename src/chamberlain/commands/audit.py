@@ -174,3 +174,5 @@ def audit_erase(
         click.echo("no calls matched; nothing erased")
         return
     click.echo(f"erased the payloads of {len(result['entries'])} entries; the erasure is entry {result['index']}")
+    if result["approvals_kept"]:
+        click.echo(f"{result['approvals_kept']} approval(s) still open keep their arguments until they close; erase again then")
