@@ -19,7 +19,7 @@ from chamberlain.audit._export import erase_payloads, export_log
 from chamberlain.audit._verify import ENTRIES, HISTORY, PAYLOADS, Report, verify_export, verify_proof
 from chamberlain.canonical import jcs
 from chamberlain.cli import main
-from chamberlain.store import audit_checkpoints, audit_entries, audit_heads, audit_nodes, audit_payloads
+from chamberlain.store import audit_checkpoints, audit_entries, audit_heads, audit_nodes
 from tests.conftest import issue, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order, run
 
@@ -61,9 +61,9 @@ async def test_every_decision_and_change_is_an_entry(runtime: Runtime) -> None:
     refund = orjson.loads(bodies[2])
     assert refund["call_id"] == calls["refund"].call.id and refund["trace_id"] == calls["refund"].call.trace_id
     assert (refund["decision"], refund["outcome"], refund["on_behalf_of"]) == ("allowed", "ok", "user:alice")
-    stored = await runtime.store.fetch_one(audit_payloads.select().where(audit_payloads.c.idx == 2))
-    assert stored is not None and set(orjson.loads(stored["body"])) == {"arguments", "result"}
-    assert refund["payload"] == audit.commitment(stored["salt"], stored["body"].encode())
+    stored = await runtime.store.fetch_one(audit_entries.select().where(audit_entries.c.idx == 2))
+    assert stored is not None and set(orjson.loads(stored["payload"])) == {"arguments", "result"}
+    assert refund["payload"] == audit.commitment(stored["payload_salt"], stored["payload"].encode())
     assert "damaged" not in bodies[2].decode()  # the reason is a payload, not in the entry
     failed = orjson.loads(bodies[3])
     assert failed["outcome"] == "error" and failed["error_type"].endswith("/action-failed")
@@ -74,8 +74,8 @@ async def test_every_decision_and_change_is_an_entry(runtime: Runtime) -> None:
 
 
 async def _payload_bodies(rt: Runtime) -> str:
-    rows = await rt.store.fetch_all(_log.audit_payloads.select())
-    return " ".join(str(r["body"]) for r in rows)
+    rows = await rt.store.fetch_all(audit_entries.select())
+    return " ".join(str(r["payload"]) for r in rows)
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ async def test_a_log_re_signed_by_its_operator_fails_against_a_checkpoint_the_au
     folder, key, rt = exported
     kept = (folder / "checkpoint").read_text()
     async with rt.store.transaction() as tx:  # rebuild history without entry 3, then append
-        for table in (audit_entries, audit_nodes, audit_payloads, audit_heads, audit_checkpoints):
+        for table in (audit_entries, audit_nodes, audit_heads, audit_checkpoints):
             await tx.execute(table.delete().where(table.c.tenant_id == "acme"))
         for n in range(12):
             await audit.append(tx, "acme", "test.entry", {"n": n})

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select, update
 
-from ..store import Store, approvals, audit_entries, audit_payloads, calls
+from ..store import Store, approvals, audit_entries, calls
 from ..timeutil import utc_now_iso
 from . import _log
 from ._service import AuditLog
@@ -63,19 +63,19 @@ async def _write_payloads(store: Store, tenant: str, size: int, path: Path) -> i
     with path.open("wb") as fh:
         while True:
             rows = await store.fetch_all(
-                select(audit_payloads.c.idx, audit_payloads.c.salt, audit_payloads.c.body)
+                select(audit_entries.c.idx, audit_entries.c.payload_salt, audit_entries.c.payload)
                 .where(
-                    audit_payloads.c.tenant_id == tenant,
-                    audit_payloads.c.idx > after,
-                    audit_payloads.c.idx < size,
-                    audit_payloads.c.body.is_not(None),
+                    audit_entries.c.tenant_id == tenant,
+                    audit_entries.c.idx > after,
+                    audit_entries.c.idx < size,
+                    audit_entries.c.payload.is_not(None),
                 )
-                .order_by(audit_payloads.c.idx)
+                .order_by(audit_entries.c.idx)
                 .limit(_PAGE)
             )
             for row in rows:
-                salt = base64.b64encode(row["salt"]).decode()
-                fh.write(orjson.dumps({"index": row["idx"], "salt": salt, "body": row["body"]}) + b"\n")
+                salt = base64.b64encode(row["payload_salt"]).decode()
+                fh.write(orjson.dumps({"index": row["idx"], "salt": salt, "body": row["payload"]}) + b"\n")
             written += len(rows)
             if len(rows) < _PAGE:
                 return written
@@ -102,11 +102,11 @@ async def erase_payloads(
     async with store.transaction() as tx:
         if indexes:
             await tx.execute(
-                update(audit_payloads)
+                update(audit_entries)
                 .where(
-                    audit_payloads.c.tenant_id == tenant, audit_payloads.c.idx.in_(indexes), audit_payloads.c.body.is_not(None)
+                    audit_entries.c.tenant_id == tenant, audit_entries.c.idx.in_(indexes), audit_entries.c.payload.is_not(None)
                 )
-                .values(body=None, salt=None, erased_at=utc_now_iso())
+                .values(payload=None, payload_salt=None, payload_erased_at=utc_now_iso())
             )
         # A closed approval's copy of the arguments and result goes too; an open or
         # approved one still needs them to run, and is left (and counted).

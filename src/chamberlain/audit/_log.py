@@ -2,9 +2,9 @@
 stored subtree hashes.
 
 Every append writes, in the transaction that holds the effect it records, the entry
-(canonical JSON, the exact leaf bytes, with its leaf hash), the perfect subtrees of
-level 1 and up it completes (one row per entry on average), its payload if it has one,
-and the tenant's head: its size, the hashes of the perfect subtrees along the right
+(canonical JSON, the exact leaf bytes, with its leaf hash and, in columns of their own
+outside the hashed bytes, its payload and salt), the perfect subtrees of level 1 and up
+it completes (one row per entry on average), and the tenant's head: its size, the hashes of the perfect subtrees along the right
 edge (the *frontier*, at most 64) and the last leaf hash. So the root of the current tree needs no read, and any root or
 proof at any size needs one query for at most 2·log2(n) stored hashes.
 
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import literal, select, union_all
 
 from ..canonical import dumps, jcs
-from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, audit_payloads
+from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes
 from ..timeutil import utc_now_iso
 from ._merkle import (
     EMPTY_ROOT,
@@ -101,11 +101,9 @@ async def append(
         **fields,
     }
     parts = {name: value for name, value in (payload or {}).items() if value is not None}
-    stored: dict[str, Any] | None = None
-    if parts:
+    salt, text = (os.urandom(16), dumps(parts)) if parts else (None, None)
+    if salt is not None and text is not None:
         # The commitment covers the stored bytes themselves, so they need not be canonical.
-        salt, text = os.urandom(16), dumps(parts)
-        stored = {"tenant_id": tenant, "idx": index, "salt": salt, "body": text.decode()}
         entry["payload"] = commitment(salt, text)
     body = jcs(entry)
     leaf = leaf_hash(body)
@@ -125,10 +123,10 @@ async def append(
             "call_id": fields.get("call_id"),
             "body": body.decode(),
             "leaf_hash": leaf,
+            "payload_salt": salt,
+            "payload": None if text is None else text.decode(),
         },
     )
-    if stored is not None:
-        await tx.insert(audit_payloads, stored)
     await tx.upsert(audit_heads, {"tenant_id": tenant, "size": index + 1, "frontier": b"".join(frontier), "last_leaf": leaf})
     return index
 

@@ -175,6 +175,9 @@ audit_entries = Table(
     Column("call_id", String(40), nullable=True),
     Column("body", Text, nullable=False),
     Column("leaf_hash", LargeBinary, nullable=False),
+    Column("payload_salt", LargeBinary, nullable=True),
+    Column("payload", Text, nullable=True),
+    Column("payload_erased_at", String(32), nullable=True),
 )
 Index("ix_audit_entries_call", audit_entries.c.tenant_id, audit_entries.c.call_id)
 
@@ -194,16 +197,6 @@ audit_heads = Table(
     Column("size", Integer, nullable=False),
     Column("frontier", LargeBinary, nullable=False),
     Column("last_leaf", LargeBinary, nullable=False),
-)
-
-audit_payloads = Table(
-    "audit_payloads",
-    metadata,
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
-    Column("idx", Integer, primary_key=True, autoincrement=False),
-    Column("salt", LargeBinary, nullable=True),
-    Column("body", Text, nullable=True),
-    Column("erased_at", String(32), nullable=True),
 )
 
 audit_checkpoints = Table(

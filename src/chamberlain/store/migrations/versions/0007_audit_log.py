@@ -1,5 +1,5 @@
-"""The per-tenant audit log: entries, stored subtree hashes (level 1 and up; leaf hashes
-stay with their entries), heads, payloads, checkpoints.
+"""The per-tenant audit log: entries (with their leaf hashes, and their payloads beside
+the hashed bytes), stored subtree hashes of level 1 and up, heads, checkpoints.
 
 Revision ID: 0007
 Revises: 0006
@@ -24,6 +24,9 @@ def upgrade() -> None:
         sa.Column("call_id", sa.String(40), nullable=True),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
+        sa.Column("payload_salt", sa.LargeBinary, nullable=True),
+        sa.Column("payload", sa.Text, nullable=True),
+        sa.Column("payload_erased_at", sa.String(32), nullable=True),
     )
     op.create_index("ix_audit_entries_call", "audit_entries", ["tenant_id", "call_id"])
     op.create_table(
@@ -41,14 +44,6 @@ def upgrade() -> None:
         sa.Column("last_leaf", sa.LargeBinary, nullable=False),
     )
     op.create_table(
-        "audit_payloads",
-        sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
-        sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("salt", sa.LargeBinary, nullable=True),
-        sa.Column("body", sa.Text, nullable=True),
-        sa.Column("erased_at", sa.String(32), nullable=True),
-    )
-    op.create_table(
         "audit_checkpoints",
         sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
         sa.Column("size", sa.Integer, primary_key=True, autoincrement=False),
@@ -58,7 +53,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_checkpoints", "audit_payloads", "audit_heads", "audit_nodes"):
+    for table in ("audit_checkpoints", "audit_heads", "audit_nodes"):
         op.drop_table(table)
     op.drop_index("ix_audit_entries_call", "audit_entries")
     op.drop_table("audit_entries")
