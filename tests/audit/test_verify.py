@@ -262,3 +262,20 @@ def test_history_file_is_part_of_the_export(exported: tuple[Path, audit.Verifier
     folder, key, _ = exported
     sizes = [orjson.loads(line)["size"] for line in (folder / HISTORY).read_bytes().splitlines()]
     assert sizes == sorted(sizes) and sizes[-1] == 9
+
+
+def test_the_cli_explains_missing_and_malformed_inputs(exported: tuple[Path, audit.VerifierKey, Runtime], tmp_path: Path) -> None:
+    folder, key, _ = exported
+    runner = CliRunner()
+    (folder / "checkpoint").unlink()
+    missing = runner.invoke(main, ["audit", "verify", str(folder), "--key", str(key)])
+    assert missing.exit_code == 2 and "pass the one you hold with --checkpoint" in missing.output
+    bad_key = runner.invoke(main, ["audit", "verify", str(folder), "--key", "not-a-key"])
+    assert bad_key.exit_code == 2 and "verifier key" in bad_key.output
+    junk = tmp_path / "proof.json"
+    junk.write_text("[1, 2]")
+    failed = runner.invoke(main, ["audit", "prove", str(junk), "--key", str(key)])
+    assert failed.exit_code == 1 and failed.output.startswith("FAILED: ")
+    junk.write_text('{"index": 0}')
+    failed = runner.invoke(main, ["audit", "prove", str(junk), "--key", str(key)])
+    assert failed.exit_code == 1 and "FAILED: " in failed.output

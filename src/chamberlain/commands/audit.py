@@ -92,7 +92,10 @@ def audit_export(tenant_id: str, out: Path, data_dir: Path | None) -> None:
 def audit_verify(folder: Path, key_text: str, checkpoint_path: Path | None, since: Path | None, as_json: bool) -> None:
     """Check an exported log offline; exit 1 on any tampering, naming the first bad entry."""
     key = _key(key_text)
-    note = (checkpoint_path or folder / "checkpoint").read_text()
+    checkpoint_file = checkpoint_path or folder / "checkpoint"
+    if not checkpoint_file.is_file():
+        raise click.UsageError(f"no checkpoint at {checkpoint_file}: pass the one you hold with --checkpoint")
+    note = checkpoint_file.read_text()
     started = time.perf_counter()
     try:
         also = [since.read_text()] if since is not None else []
@@ -147,6 +150,8 @@ def audit_prove(proof_file: Path, key_text: str, old: Path | None) -> None:
     key = _key(key_text)
     try:
         document = json.loads(proof_file.read_text())
+        if not isinstance(document, dict):
+            raise ProofError("the file is not a proof object (save the JSON the API returned)")
         click.echo("OK: " + verify_proof(document, key, old.read_text() if old else None))
     except (ProofError, NoteError, json.JSONDecodeError) as err:
         click.echo(f"FAILED: {err}")
