@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PolicyInvalid
+from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .pipeline import Gateway
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "create_app", "served_surface"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PRUNE_EVERY_S = 60.0
+"""How often the sweep forgets events past their retention window."""
 log = logging.getLogger("chamberlain.app")
 
 
@@ -91,6 +95,13 @@ class Runtime:
             self.store, self.surface, threshold_minor=settings.approval_threshold_minor, refresh_s=settings.policy_refresh_s
         )
         self.engine = PolicyEngine(self.surface)
+        self.events = EventHub(
+            self.store,
+            lambda: {*self.surface.events, *GATEWAY_EVENTS},
+            poll_s=settings.event_poll_s,
+            queue_size=settings.event_queue_size,
+        )
+        self.authority.events = self.approvals.events = self.policies.events = self.events
         self.gateway = Gateway(
             self.surface,
             self.store,
@@ -100,11 +111,13 @@ class Runtime:
             approvals=self.approvals,
             audit=self.audit,
             tracer=tracer,
+            events=self.events,
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
         self.anonymous_grant = anonymous_grant
         self._opened = False
+        self._pruned_at = -PRUNE_EVERY_S
 
     async def open(self) -> None:
         if self._opened:
@@ -140,6 +153,9 @@ class Runtime:
         or approved from the CLI). Safe to run anywhere, any time: each run is guarded."""
         await self.approvals.expire_overdue()
         await self.approved_calls.run_pending()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            await self.events.prune(self.settings.event_retention_s)
 
     async def sweep_forever(self) -> None:
         """The serving gateway's loop: at start (what a crash left approved runs now), then

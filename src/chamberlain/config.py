@@ -75,6 +75,24 @@ class Settings:
         " Put it on other storage (or ship it to a witness) so a rewritten database is caught.",
         "CHAMBERLAIN_AUDIT_DIR",
     )
+    event_retention_s: float = _setting(
+        86_400.0,
+        "How long events are kept for replay (SSE Last-Event-ID, webhooks); older ones are pruned (seconds).",
+        "CHAMBERLAIN_EVENT_RETENTION_S",
+    )
+    event_heartbeat_s: float = _setting(
+        15.0, "How often an idle event stream gets a heartbeat comment (seconds).", "CHAMBERLAIN_EVENT_HEARTBEAT_S"
+    )
+    event_queue_size: int = _setting(
+        1000,
+        "Events buffered per stream; a subscriber that falls this far behind is cut off (it resumes with Last-Event-ID).",
+        "CHAMBERLAIN_EVENT_QUEUE_SIZE",
+    )
+    event_poll_s: float = _setting(
+        1.0,
+        "How often each process looks for events committed by other processes (seconds).",
+        "CHAMBERLAIN_EVENT_POLL_S",
+    )
     otlp_endpoint: str | None = _setting(
         None,
         "OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318) to send a span per call and per stage to;"

@@ -7,17 +7,26 @@ import os
 import re
 import time
 
-__all__ = ["new_call_id", "new_trace_id", "trace_id_from_traceparent"]
+__all__ = ["new_call_id", "new_event_id", "new_trace_id", "trace_id_from_traceparent"]
 
 _TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
-def new_call_id() -> str:
+def _ulid() -> str:
     """48-bit milliseconds + 80 random bits in Crockford base32 (ULID layout), so ids sort by time."""
     raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
     # Base32 keeps byte order; Crockford's alphabet is ASCII-ascending, so sorting is preserved.
-    return "call_" + base64.b32encode(raw).decode().rstrip("=").translate(_TO_CROCKFORD)
+    return base64.b32encode(raw).decode().rstrip("=").translate(_TO_CROCKFORD)
+
+
+def new_call_id() -> str:
+    return "call_" + _ulid()
+
+
+def new_event_id() -> str:
+    """Stable for the event's life: what consumers dedupe on."""
+    return "evt_" + _ulid()
 
 
 def new_trace_id() -> str:

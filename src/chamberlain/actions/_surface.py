@@ -29,6 +29,7 @@ class Surface:
         self.name = name
         self.description = description
         self._actions: dict[str, Action] = {}
+        self._events: dict[str, str] = {}
         self._setup: list[Callable[..., Any]] = []
 
     def action(
@@ -89,13 +90,29 @@ class Surface:
 
         return register
 
+    def event(self, type: str, description: str) -> None:
+        """Declare a domain event type (``order.refunded``) that handlers may emit with
+        ``ctx.emit``; agents subscribe to declared types only, with a grant that covers
+        ``events.<type>``."""
+        if not ACTION_NAME.match(type):
+            raise ValueError(f"event type {type!r} must be dotted lower-case, like 'order.refunded'")
+        if type in self._events:
+            raise ValueError(f"event type {type!r} declared twice")
+        self._events[type] = description
+
+    @property
+    def events(self) -> dict[str, str]:
+        """Declared event types and what each means."""
+        return dict(self._events)
+
     def including(self, other: Surface) -> Surface:
-        """A new surface with the actions and startup hooks of both; names must not clash."""
-        clash = set(self._actions) & set(other._actions)
+        """A new surface with the actions, events and startup hooks of both; names must not clash."""
+        clash = (set(self._actions) & set(other._actions)) | (set(self._events) & set(other._events))
         if clash:
-            raise ValueError(f"actions declared twice: {', '.join(sorted(clash))}")
+            raise ValueError(f"actions or events declared twice: {', '.join(sorted(clash))}")
         combined = Surface(self.name, description=self.description)
         combined._actions = {**self._actions, **other._actions}
+        combined._events = {**self._events, **other._events}
         combined._setup = [*self._setup, *other._setup]
         return combined
 

@@ -127,6 +127,7 @@ class ApprovedCalls:
             .values(decision="allowed", outcome="ok", result_hash=outcome.result_hash)
         )
         outcome.audit_index = await audit_outcome(tx, outcome, {**record_row(outcome), "approval_id": row["id"]})
+        await self.approvals.announce(tx, row, "executed", {"result": outcome.result})
         outcome.recorded = True
 
     async def _fail(self, row: dict[str, Any], error: ChamberlainError, outcome: Outcome | None = None) -> None:
@@ -163,3 +164,4 @@ class ApprovedCalls:
                     "error_type": error.type_uri,
                 },
             )
+            await self.approvals.announce(tx, row, "failed", {"problem": error.to_problem()})

@@ -32,6 +32,7 @@ from ..errors import (
     ApproverInChain,
     ApproverRequired,
 )
+from ..events import emit_if
 from ..grants import KeyRing
 from ..ids import new_call_id
 from ..store import Store, Transaction, approval_votes, approvals, calls
@@ -57,6 +58,8 @@ class Approvals:
         self.keys = keys
         self.roles = roles
         self.default_ttl_s = default_ttl_s
+        self.events: Any = None
+        """The ``EventHub`` that announces approvals requested and decided (set by the runtime)."""
 
     def new_row(
         self,
@@ -105,6 +108,14 @@ class Approvals:
 
     async def park(self, tx: Transaction, row: dict[str, Any]) -> None:
         await tx.insert(approvals, row)
+        await self.announce(tx, row, "requested", {"why": row["why"], "approvals_required": row["required"]})
+
+    async def announce(self, tx: Transaction, row: dict[str, Any], status: str, more: dict[str, Any] | None = None) -> None:
+        """``approval.<status>`` about the parked call (the waiting agent's cue)."""
+        data = {"approval_id": row["id"], "call_id": row["call_id"], "action": row["action"], "status": status, **(more or {})}
+        await emit_if(
+            self.events, tx, row["tenant_id"], f"approval.{status}", data, subject=row["call_id"], call_id=row["call_id"]
+        )
 
     async def row(self, tenant: str, approval_id: str) -> dict[str, Any]:
         found = await self.store.fetch_one(
@@ -239,6 +250,7 @@ class Approvals:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ApprovalClosed(f"approval {approval_id} is no longer {old}")
         await audit.append(tx, tenant, f"approval.{new}", {"approval_id": approval_id, "call_id": call_id})
+        await self.announce(tx, row, new)
 
     async def _close(self, tx: Transaction, row: dict[str, Any], status: str, stamp: str, *, outcome: str) -> None:
         """End a call that will not run: the approval and the call record say why."""

@@ -47,6 +47,7 @@ from ..errors import (
     PermissionDenied,
     RevocationUnavailable,
 )
+from ..events import emit_if
 from ..store import Store, Transaction, grant_uses, grants, revocations
 from ..timeutil import utc_now
 from ._constraints import Constraint, argument_facts
@@ -267,6 +268,8 @@ class GrantAuthority:
         self.audience = audience
         self._cache: OrderedDict[str, Grant] = OrderedDict()
         self._cache_size = cache_size
+        self.events: Any = None
+        """The ``EventHub`` that announces revocations (set by the runtime)."""
 
     async def issue(
         self,
@@ -460,6 +463,8 @@ class GrantAuthority:
             )
             kind = "key.retired" if grant_id.startswith("key:") else "grant.revoked"
             await audit.append(tx, tenant, kind, {"grant_id": grant_id, "revocation_id": revocation_id}, {"reason": reason[:500]})
+            if kind == "grant.revoked":
+                await emit_if(self.events, tx, tenant, kind, {"grant_id": grant_id}, subject=grant_id)
 
     async def key_of(self, token: str) -> TenantKey:
         """The tenant key a token names as its root, before anything is verified."""

@@ -41,6 +41,7 @@ class Gateway:
         approvals: Any = None,
         audit: Any = None,
         tracer: Any = None,
+        events: Any = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -50,7 +51,9 @@ class Gateway:
         self.audit = audit
         """The audit log (``chamberlain.audit.AuditLog``), when the gateway serves it."""
         self._known_tenants: set[str] = set()
-        self.execute = Execute(self.store, action_timeout_s)
+        self.events = events
+        """The ``EventHub`` handlers emit through (``ctx.emit``) and streams read from."""
+        self.execute = Execute(self.store, action_timeout_s, events)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""

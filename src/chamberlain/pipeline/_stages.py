@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -181,9 +182,10 @@ class Execute:
 
     name = "execute"
 
-    def __init__(self, store: Store, timeout_s: float) -> None:
+    def __init__(self, store: Store, timeout_s: float, events: Any = None) -> None:
         self._store = store
         self._timeout = timeout_s
+        self._events = events
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         return await self.run(call, write_record)
@@ -206,7 +208,14 @@ class Execute:
         kwargs = dict(call.args)
         if action.contract.context_param:
             kwargs[action.contract.context_param] = Context(
-                call.grant.tenant, call.grant.acting, call.id, call.trace_id, tx, call.grant, traceparent_of(call.trace_id)
+                call.grant.tenant,
+                call.grant.acting,
+                call.id,
+                call.trace_id,
+                tx,
+                call.grant,
+                traceparent_of(call.trace_id),
+                self._events,
             )
         try:
             async with asyncio.timeout(self._timeout):

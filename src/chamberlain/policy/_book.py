@@ -24,6 +24,7 @@ from .. import audit
 from ..actions import Surface
 from ..canonical import digest
 from ..errors import PolicyInvalid
+from ..events import emit_if
 from ..store import Store, Transaction, policy_versions
 from ..timeutil import utc_now_iso
 from ._compile import PolicySet, compile_policies
@@ -64,6 +65,8 @@ class PolicyBook:
         self.refresh_s = refresh_s
         self.default = compile_policies(default_files(threshold_minor), surface, version=0)
         self._cache: dict[str, _Cached] = {}
+        self.events: Any = None
+        """The ``EventHub`` that announces new versions (set by the runtime)."""
 
     def compile(self, files: dict[str, str], version: int = 0) -> PolicySet:
         """Validate ``files`` against this gateway's actions (raises PolicyInvalid)."""
@@ -138,6 +141,7 @@ class PolicyBook:
             "policy.changed",
             {"version": version, "digest": digest(files), "author": author, "comment": comment[:500], "files": sorted(files)},
         )
+        await emit_if(self.events, tx, tenant, "policy.changed", {"version": version, "author": author})
         self._cache.pop(tenant, None)
         return self.compile(files, version)
 

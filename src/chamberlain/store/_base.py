@@ -6,7 +6,7 @@ speaks SQLAlchemy Core statements to it, so queries are written once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -32,6 +32,11 @@ class Transaction(Protocol):
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         """Insert ``row`` or, if its primary key exists, replace that row's other columns."""
+        ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit of work is committed (never if it rolls back):
+        where news of a change is sent, so no one hears of a change that did not happen."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -46,6 +46,11 @@ class LazyTransaction:
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         await (await self._begin()).upsert(table, row)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self._tx is None:
+            raise RuntimeError("nothing was written yet: there is nothing to commit")
+        self._tx.after_commit(callback)
 
     async def __aenter__(self) -> LazyTransaction:
         return self

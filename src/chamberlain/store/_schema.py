@@ -207,3 +207,18 @@ audit_checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
+
+events = Table(
+    "events",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("type", String(200), nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("time", String(32), nullable=False),
+    Column("data", JSON, nullable=True),
+    Column("traceparent", String(55), nullable=True),
+    Column("call_id", String(40), nullable=True),
+)
+Index("ix_events_time", events.c.time)

@@ -24,7 +24,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,11 @@ log = logging.getLogger("chamberlain.store")
 class SQLiteTransaction:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self.committed: list[Callable[[], None]] = []
+        """Callbacks for after the commit; handed to the group only if this unit succeeds."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
         # Straight to the driver, inside the transaction SQLAlchemy began: the hot path
@@ -163,6 +168,7 @@ class _Group:
     def __init__(self, root: RootTransaction) -> None:
         self.root = root
         self.units = 0
+        self.callbacks: list[Callable[[], None]] = []
         self.scheduled = False
         self.started = time.perf_counter()
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -259,8 +265,9 @@ class SQLiteStore:
             savepoint = group.units > 1
             if savepoint:
                 driver.execute("SAVEPOINT unit")  # type: ignore[union-attr]
+            unit = SQLiteTransaction(conn)
             try:
-                yield SQLiteTransaction(conn)
+                yield unit
             except BaseException:
                 failed = True
                 if savepoint:
@@ -271,6 +278,7 @@ class SQLiteStore:
                 raise
             if savepoint:
                 driver.execute("RELEASE unit")  # type: ignore[union-attr]
+            group.callbacks.extend(unit.committed)
         except BaseException as err:
             if group is not None and self._group is group and not failed:
                 self._end_group(group, error=err)  # the connection itself failed: the whole group does
@@ -319,6 +327,13 @@ class SQLiteStore:
             group.committed.exception()  # retrieved here too: a group of one failed unit has no other waiter
         else:
             group.committed.set_result(None)
+            if rollback:
+                return
+            for callback in group.callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("an after-commit callback failed; the commit stands")
 
     def _read_conn(self) -> Connection:
         if self._reader is None:
