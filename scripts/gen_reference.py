@@ -41,6 +41,13 @@ ADVICE = {
     "unknown-action": "List the actions your grant may call with `GET /v1/actions` or MCP `tools/list`.",
     "call-not-found": "Check the id; records are visible to their own tenant only.",
     "approval-not-found": "Check the id; approvals are visible to their own tenant only.",
+    "unknown-event-type": "Subscribe to types listed by `GET /v1/events/types`; `types` takes exact names or `prefix.*`.",
+    "events-gone": (
+        "Reconnect without `Last-Event-ID` (and read current state first): events older than the retention window were pruned."
+    ),
+    "slow-consumer": (
+        "Read faster, or filter by type or subject; reconnect with `Last-Event-ID` set to the last `id` you got to resume."
+    ),
     "audit-entry-not-found": "The index is at or beyond the log's size; read `GET /v1/audit/checkpoint` for the size.",
     "audit-log-broken": "Stop and investigate: the database no longer holds the tree a checkpoint outside it signed"
     " (restored, truncated or rewritten). Verify an export with `chamberlain audit verify`.",

@@ -213,7 +213,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
-    rest = RestSurface(runtime.gateway, settings.max_body_bytes, runtime.anonymous_grant, desk=runtime.desk)
+    rest = RestSurface(
+        runtime.gateway,
+        settings.max_body_bytes,
+        runtime.anonymous_grant,
+        desk=runtime.desk,
+        heartbeat_s=settings.event_heartbeat_s,
+    )
     mcp = McpSurface(runtime.gateway, runtime.anonymous_grant, name=runtime.surface.name)
     sessions = StreamableHTTPSessionManager(
         app=mcp.server,

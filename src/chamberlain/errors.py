@@ -32,6 +32,7 @@ so that a machine client can decide what to do without parsing prose::
     │   └── ApprovalRequestChanged        the request differs from the one approved
     ├── PolicyInvalid                422  policies that do not parse or name unknown things
     ├── InvalidInput                 422  arguments do not match the action's input contract
+    │   └── UnknownEventType              an event filter names a type no one emits
     ├── BadRequest                   400  the request itself is unusable
     │   ├── MalformedJSON
     │   └── BodyTooLarge             413
@@ -70,6 +71,7 @@ __all__ = [
     "ChamberlainError",
     "Conflict",
     "ConstraintViolated",
+    "EventsGone",
     "GrantExpired",
     "GrantInvalid",
     "GrantMalformed",
@@ -89,7 +91,9 @@ __all__ = [
     "PolicyDenied",
     "PolicyInvalid",
     "RevocationUnavailable",
+    "SlowConsumer",
     "UnknownAction",
+    "UnknownEventType",
     "all_error_types",
 ]
 
@@ -272,6 +276,11 @@ class InvalidInput(ChamberlainError):
     status = 422
 
 
+class UnknownEventType(InvalidInput):
+    code = "unknown-event-type"
+    title = "No such event type"
+
+
 class BadRequest(ChamberlainError):
     code = "bad-request"
     title = "Bad request"
@@ -317,6 +326,19 @@ class AuditLogBroken(ChamberlainError):
 class RevocationUnavailable(ChamberlainError):
     code = "revocation-unavailable"
     title = "Revocation state cannot be read"
+    status = 503
+    retryable = True
+
+
+class EventsGone(ChamberlainError):
+    code = "events-gone"
+    title = "The events to resume from are no longer kept"
+    status = 410
+
+
+class SlowConsumer(ChamberlainError):
+    code = "slow-consumer"
+    title = "The event stream fell too far behind"
     status = 503
     retryable = True
 

@@ -114,7 +114,13 @@ class Approvals:
         """``approval.<status>`` about the parked call (the waiting agent's cue)."""
         data = {"approval_id": row["id"], "call_id": row["call_id"], "action": row["action"], "status": status, **(more or {})}
         await emit_if(
-            self.events, tx, row["tenant_id"], f"approval.{status}", data, subject=row["call_id"], call_id=row["call_id"]
+            self.events,
+            tx,
+            row["tenant_id"],
+            f"approval.{status}",
+            data,
+            subject=f"calls/{row['call_id']}",
+            call_id=row["call_id"],
         )
 
     async def row(self, tenant: str, approval_id: str) -> dict[str, Any]:

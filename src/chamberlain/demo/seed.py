@@ -16,7 +16,7 @@ TENANTS = {
     "acme-shop": ("Acme Shop", "EUR", "EU"),
     "globex-store": ("Globex Store", "USD", "US"),
 }
-AGENT_ACTIONS = ["orders.*", "customers.*", "accounts.*", "catalog.*"]
+AGENT_ACTIONS = ["orders.*", "customers.*", "accounts.*", "catalog.*", "events.*"]
 APPROVER = "human:rita"
 """A supervisor who may approve parked calls in both demo tenants."""
 

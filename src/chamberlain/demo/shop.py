@@ -17,6 +17,8 @@ from chamberlain import ActionError, Context, Money, Surface
 from chamberlain.timeutil import utc_now_iso
 
 shop = Surface("demo-shop", description="A demo shop: customers, orders, refunds, account settings and a product catalog.")
+shop.event("order.refunded", "Money went back to a customer (subject: the order; data: the refund).")
+shop.event("account.settings_changed", "A customer's account settings changed (subject: the customer).")
 
 meta = MetaData()
 customers = Table(
@@ -186,7 +188,9 @@ async def refund(
             created_at=utc_now_iso(),
         )
     )
-    return Refund(id=refund_id, order_id=order_id, amount=amount, reason=reason, order_status=status)
+    done = Refund(id=refund_id, order_id=order_id, amount=amount, reason=reason, order_status=status)
+    await ctx.emit("order.refunded", done.model_dump(mode="json"), subject=f"orders/{order_id}")
+    return done
 
 
 @shop.action("customers.get", risk="read")
@@ -269,6 +273,7 @@ async def update_settings(
         .where(account_settings.c.tenant_id == ctx.tenant, account_settings.c.customer_id == customer_id)
         .values(**changes)
     )
+    await ctx.emit("account.settings_changed", {"changed": sorted(changes)}, subject=f"customers/{customer_id}")
     return current.model_copy(update=changes)
 
 

@@ -13,13 +13,13 @@ from typing import Any
 __all__ = ["GATEWAY_EVENTS", "envelope"]
 
 GATEWAY_EVENTS: dict[str, str] = {
-    "approval.requested": "A call was parked for human approval (subject: the call).",
+    "approval.requested": "A call was parked for human approval (subject: calls/<call id>).",
     "approval.approved": "Enough approvers approved a parked call; it runs next.",
     "approval.rejected": "An approver rejected a parked call; it will not run.",
     "approval.expired": "A parked call's approval deadline passed; it will not run.",
     "approval.executed": "An approved call ran; data holds its result.",
     "approval.failed": "An approved call could not run or failed; data holds the problem.",
-    "grant.revoked": "A grant (and every grant derived from it) was revoked (subject: the grant).",
+    "grant.revoked": "A grant (and every grant derived from it) was revoked (subject: grants/<grant id>).",
     "policy.changed": "The tenant published a new policy version.",
 }
 """Events the gateway itself emits, beside those a business declares on its surface."""

@@ -36,7 +36,7 @@ __all__ = ["EventHub", "Subscriber", "emit_if"]
 log = logging.getLogger("chamberlain.events")
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscriber:
     """One stream's view: which events it wants, and the bounded queue they wait in."""
 
@@ -123,7 +123,10 @@ class EventHub:
         """A subscriber to ``tenant``'s live events from now on (replay is the stream's job)."""
         tail = self._tails.get(tenant)
         if tail is None:
-            tail = self._tails[tenant] = _Tail(await self.latest(tenant))
+            latest = await self.latest(tenant)
+            tail = self._tails.get(tenant)  # another subscriber may have started it meanwhile
+        if tail is None:
+            tail = self._tails[tenant] = _Tail(latest)
             tail.task = asyncio.create_task(self._follow(tenant, tail), name=f"events:{tenant}")
         subscriber = Subscriber(wants, asyncio.Queue(self.queue_size))
         tail.subscribers.add(subscriber)

@@ -464,7 +464,7 @@ class GrantAuthority:
             kind = "key.retired" if grant_id.startswith("key:") else "grant.revoked"
             await audit.append(tx, tenant, kind, {"grant_id": grant_id, "revocation_id": revocation_id}, {"reason": reason[:500]})
             if kind == "grant.revoked":
-                await emit_if(self.events, tx, tenant, kind, {"grant_id": grant_id}, subject=grant_id)
+                await emit_if(self.events, tx, tenant, kind, {"grant_id": grant_id}, subject=f"grants/{grant_id}")
 
     async def key_of(self, token: str) -> TenantKey:
         """The tenant key a token names as its root, before anything is verified."""

@@ -20,15 +20,22 @@ from .._credentials import presented_grant, requested_tenant
 from ._approvals import ApprovalRoutes
 from ._audit import AuditRoutes
 from ._body import read_json
+from ._events import EventRoutes
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
 
 
 class RestSurface:
     def __init__(
-        self, gateway: Gateway, max_body_bytes: int, anonymous_grant: str | None = None, desk: ApprovalDesk | None = None
+        self,
+        gateway: Gateway,
+        max_body_bytes: int,
+        anonymous_grant: str | None = None,
+        desk: ApprovalDesk | None = None,
+        heartbeat_s: float = 15.0,
     ) -> None:
         self.gateway = gateway
+        self.heartbeat_s = heartbeat_s
         self.max_body_bytes = max_body_bytes
         self.anonymous_grant = anonymous_grant
         self.desk = desk
@@ -51,6 +58,11 @@ class RestSurface:
             Route("/v1/policies", self.put_policies, methods=["PUT"]),
             *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
             *(AuditRoutes(self.gateway, self.anonymous_grant).routes if self.gateway.audit is not None else []),
+            *(
+                EventRoutes(self.gateway, self.anonymous_grant, self.heartbeat_s).routes
+                if self.gateway.events is not None
+                else []
+            ),
         ]
 
     async def call_action(self, request: Request) -> Response:

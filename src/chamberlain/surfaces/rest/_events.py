@@ -1,0 +1,155 @@
+"""``GET /v1/events``: the tenant's events as a resumable Server-Sent Events stream.
+
+Each event is an SSE message whose ``id`` is its per-tenant ``sequence``, whose
+``event`` is its CloudEvents type and whose ``data`` is the CloudEvent (JSON, one
+line). A client that reconnects with ``Last-Event-ID`` gets every event it missed,
+once, from the outbox, then the live ones. Which types a grant sees is its own
+business: a grant must cover ``events.<type>`` (``events.*`` for all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ...errors import BadRequest, ChamberlainError, EventsGone, PermissionDenied, SlowConsumer, UnknownEventType
+from ...events import GATEWAY_EVENTS, Subscriber
+from ...grants import Grant
+from ...pipeline import Gateway
+from ...timeutil import utc_now
+from .._credentials import presented_grant
+from ._problems import JSONResponse, problem_response
+
+_PAGE = 500
+
+
+def frame(event: dict[str, Any]) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event["sequence"], event["type"].encode(), orjson.dumps(event))
+
+
+def _error_frame(error: ChamberlainError) -> bytes:
+    return b"event: error\ndata: %s\n\n" % orjson.dumps(error.to_problem())
+
+
+class EventRoutes:
+    def __init__(self, gateway: Gateway, anonymous_grant: str | None, heartbeat_s: float) -> None:
+        self.gateway = gateway
+        self.anonymous_grant = anonymous_grant
+        self.heartbeat_s = heartbeat_s
+
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/events", self.stream, methods=["GET"]),
+            Route("/v1/events/types", self.types, methods=["GET"]),
+        ]
+
+    def _allowed(self, grant: Grant) -> list[str]:
+        now, audience = utc_now(), self.gateway.authority.audience
+        return sorted(t for t in self.gateway.events.types if grant.in_scope(f"events.{t}", audience, now))
+
+    async def types(self, request: Request) -> Response:
+        """The event types this grant may subscribe to, with what each means."""
+        try:
+            grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+        except ChamberlainError as err:
+            return problem_response(err)
+        described = {**self.gateway.surface.events, **GATEWAY_EVENTS}
+        return JSONResponse({"tenant": grant.tenant, "types": {t: described.get(t, "") for t in self._allowed(grant)}})
+
+    async def stream(self, request: Request) -> Response:
+        token = presented_grant(request.headers, self.anonymous_grant)
+        try:
+            grant = await self.gateway.authenticate(token)
+            wants = self._filter(grant, request.query_params.get("types"), request.query_params.get("subject"))
+            after = await self._resume_point(grant.tenant, request)
+        except ChamberlainError as err:
+            return problem_response(err)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        messages = self._messages(grant, token or "", wants, after)
+        return StreamingResponse(messages, media_type="text/event-stream", headers=headers)
+
+    def _filter(self, grant: Grant, types: str | None, subject: str | None) -> Callable[[dict[str, Any]], bool]:
+        allowed = set(self._allowed(grant))
+        known = self.gateway.events.types
+        if types:
+            asked = {t.strip() for t in types.split(",") if t.strip()}
+            unknown = sorted(
+                t for t in asked if t not in known and not any(k.startswith(t[:-1]) for k in known if t.endswith("*"))
+            )
+            if unknown:
+                raise UnknownEventType(f"no event type {', '.join(unknown)[:200]}", errors=[], types=unknown[:20])
+            chosen = {k for k in allowed if k in asked or any(t.endswith("*") and k.startswith(t[:-1]) for t in asked)}
+            denied = sorted(t for t in asked if t in known and t not in allowed)
+            if denied:
+                raise PermissionDenied(f"this grant does not cover events.{denied[0]}", allowed_types=sorted(allowed))
+        else:
+            chosen = allowed
+        if not chosen:
+            raise PermissionDenied("this grant covers no event type (grant events.<type>, or events.*)")
+        return lambda event: event["type"] in chosen and _subject_matches(subject, event.get("subject"))
+
+    async def _resume_point(self, tenant: str, request: Request) -> int | None:
+        raw = request.headers.get("last-event-id") or request.query_params.get("after")
+        if raw is None:
+            return None
+        if not raw.isdigit() or len(raw) > 18:
+            raise BadRequest(
+                "Last-Event-ID is the id (sequence number) of the last event you received", parameter="Last-Event-ID"
+            )
+        after = int(raw)
+        oldest = await self.gateway.events.oldest(tenant)
+        if oldest is not None and after < oldest - 1:
+            raise EventsGone(f"events after {after} are no longer all kept; the oldest kept is {oldest}", oldest=oldest)
+        return after
+
+    async def _messages(
+        self, grant: Grant, token: str, wants: Callable[[dict[str, Any]], bool], after: int | None
+    ) -> AsyncIterator[bytes]:
+        hub = self.gateway.events
+        async with hub.subscribe(grant.tenant, wants) as subscriber:
+            last = after if after is not None else await hub.latest(grant.tenant)
+            while True:  # replay what was missed, straight from the outbox
+                batch = await hub.read(grant.tenant, last, _PAGE)
+                for event in batch:
+                    last = event["sequence"]
+                    if wants(event):
+                        yield frame(event)
+                if len(batch) < _PAGE:
+                    break
+            yield b": live\n\n"
+            async for message in self._live(token, subscriber, last):
+                yield message
+
+    async def _live(self, token: str, subscriber: Subscriber, last: int) -> AsyncIterator[bytes]:
+        while True:
+            if subscriber.overflowed:
+                yield _error_frame(SlowConsumer(f"more than {subscriber.queue.maxsize} events behind; resume from id {last}"))
+                return
+            try:
+                event = await asyncio.wait_for(subscriber.queue.get(), self.heartbeat_s)
+            except TimeoutError:
+                try:  # a long stream answers to revocation and expiry like every call does
+                    await self.gateway.authority.verify(token)
+                except ChamberlainError as err:
+                    yield _error_frame(err)
+                    return
+                yield b": heartbeat\n\n"
+                continue
+            if event["sequence"] > last:
+                last = event["sequence"]
+                yield frame(event)
+
+
+def _subject_matches(pattern: str | None, subject: str | None) -> bool:
+    if pattern is None:
+        return True
+    if pattern.endswith("*"):
+        return subject is not None and subject.startswith(pattern[:-1])
+    return subject == pattern
