@@ -1,5 +1,6 @@
 """A human breakpoint, end to end: an agent asks for a large refund, is told to wait,
-a human approves it at the command line, and the agent receives the result.
+a human approves it at the command line, and the agent hears of it on its event
+stream (``GET /v1/events``, Server-Sent Events) and reads the result.
 
     python examples/approval_demo.py
 
@@ -60,7 +61,16 @@ def demo_gateway(data: Path) -> Iterator[tuple[str, str]]:
                 raise SystemExit("the demo gateway did not start:\n" + banner)
             banner += line
         grant = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)[0]
-        yield f"http://127.0.0.1:{port}", grant
+        base = f"http://127.0.0.1:{port}"
+        while True:  # the banner comes before the server listens
+            try:
+                httpx.get(base + "/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the demo gateway did not answer") from None
+                time.sleep(0.1)
+        yield base, grant
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -90,15 +100,23 @@ def approve_at_the_cli(approval_id: str, data: Path) -> None:
         raise SystemExit("approval failed")
 
 
-def wait_for_result(client: httpx.Client, location: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Poll the call's record until its approval is closed (SSE and webhooks come later)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        record: dict[str, Any] = client.get(location).raise_for_status().json()
-        if record["approval"]["status"] not in ("pending", "approved"):
-            return record
-        time.sleep(0.3)
-    raise SystemExit(f"no outcome within {timeout_s}s")
+def approve_while_listening(client: httpx.Client, call_id: str, approval_id: str, data: Path) -> str:
+    """Open the event stream for this call, have the human approve, and wait for the
+    approval's last word: approval.executed, .failed, .rejected or .expired."""
+    params = {"types": "approval.*", "subject": f"calls/{call_id}"}
+    with client.stream("GET", "/v1/events", params=params, timeout=60) as events:
+        lines = events.iter_lines()
+        for line in lines:  # replay is empty (no Last-Event-ID); ": live" means we are following
+            if line == ": live":
+                break
+        approve_at_the_cli(approval_id, data)
+        for line in lines:
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                say("agent", f"event #{event['sequence']} {event['type']} ({event['subject']})")
+                if event["type"] != "approval.approved":
+                    return str(event["type"])
+    raise SystemExit("the event stream ended early")
 
 
 def main() -> int:
@@ -107,8 +125,9 @@ def main() -> int:
         say("agent", f"gateway at {base}")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {grant}"}, timeout=10) as client:
             pending = ask_for_refund(client)
-            approve_at_the_cli(pending["approval"]["id"], data)
-            record = wait_for_result(client, pending["location"])
+            call_id = pending["location"].rsplit("/", 1)[-1]
+            approve_while_listening(client, call_id, pending["approval"]["id"], data)
+            record: dict[str, Any] = client.get(pending["location"]).raise_for_status().json()
         approval = record["approval"]
         say("agent", f"call {record['id']}: {record['outcome']}, approval {approval['status']}")
         for step in approval["steps"]:

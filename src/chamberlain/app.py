@@ -38,6 +38,7 @@ from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
 from .tenants import list_tenants
 from .tracing import make_provider
+from .webhooks import Deliverer, Webhooks, webhook_surface
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -56,10 +57,15 @@ def make_store(url: str) -> SQLiteStore:
     raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
 
 
-def served_surface(surface: Surface, authority: GrantAuthority, policies: Callable[[], PolicyBook]) -> Surface:
-    """The business's actions plus the gateway's own governed ones (grants, policies):
-    what a gateway serves, and what policies are validated against."""
-    return surface.including(management_surface(authority)).including(policy_surface(policies))
+def served_surface(
+    surface: Surface, authority: GrantAuthority, policies: Callable[[], PolicyBook], webhooks: Webhooks
+) -> Surface:
+    """The business's actions plus the gateway's own governed ones (grants, policies,
+    webhooks): what a gateway serves, and what policies are validated against (where
+    the services are not needed, and may be None)."""
+    audience = authority.audience if authority is not None else ""
+    hooks = webhook_surface(webhooks, lambda: {*surface.events, *GATEWAY_EVENTS}, audience)
+    return surface.including(management_surface(authority)).including(policy_surface(policies)).including(hooks)
 
 
 class Runtime:
@@ -89,8 +95,9 @@ class Runtime:
         self.roles = Roles(self.store)
         self.audit = AuditLog(self.store, LogKeys(self.store, self.keys, settings.audit_origin), settings.audit_path)
         self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
-        # Grant and policy management are governed like any business action.
-        self.surface = served_surface(surface, self.authority, lambda: self.policies)
+        self.webhooks = Webhooks(self.store, self.keys, allow_private=settings.webhook_allow_private)
+        # Grant, policy and webhook management are governed like any business action.
+        self.surface = served_surface(surface, self.authority, lambda: self.policies, self.webhooks)
         self.policies = PolicyBook(
             self.store, self.surface, threshold_minor=settings.approval_threshold_minor, refresh_s=settings.policy_refresh_s
         )
@@ -102,6 +109,16 @@ class Runtime:
             queue_size=settings.event_queue_size,
         )
         self.authority.events = self.approvals.events = self.policies.events = self.events
+        self.events.sinks.append(self.webhooks.enqueue)
+        self.deliverer = Deliverer(
+            self.webhooks,
+            timeout_s=settings.webhook_timeout_s,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            backoff_max_s=settings.webhook_backoff_max_s,
+            concurrency=settings.webhook_concurrency,
+            poll_s=settings.event_poll_s,
+        )
         self.gateway = Gateway(
             self.surface,
             self.store,
@@ -220,7 +237,7 @@ def create_app(runtime: Runtime) -> Starlette:
         desk=runtime.desk,
         heartbeat_s=settings.event_heartbeat_s,
     )
-    mcp = McpSurface(runtime.gateway, runtime.anonymous_grant, name=runtime.surface.name)
+    mcp = McpSurface(runtime.gateway, runtime.anonymous_grant, name=runtime.surface.name, heartbeat_s=settings.event_heartbeat_s)
     sessions = StreamableHTTPSessionManager(
         app=mcp.server,
         json_response=True,
@@ -235,7 +252,11 @@ def create_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with runtime.running(), sessions.run():
-            loops = [asyncio.create_task(runtime.sweep_forever()), asyncio.create_task(runtime.checkpoint_forever())]
+            loops = [
+                asyncio.create_task(runtime.sweep_forever()),
+                asyncio.create_task(runtime.checkpoint_forever()),
+                asyncio.create_task(runtime.deliverer.run_forever()),
+            ]
             try:
                 yield
             finally:

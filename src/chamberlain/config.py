@@ -110,6 +110,33 @@ class Settings:
         "How often the gateway signs a checkpoint of each tenant's log that grew (seconds).",
         "CHAMBERLAIN_AUDIT_CHECKPOINT_S",
     )
+    webhook_allow_private: bool = _setting(
+        False,
+        "Let webhooks go to loopback, private and link-local addresses (development and tests only: in production"
+        " this is the SSRF guard).",
+        "CHAMBERLAIN_WEBHOOK_ALLOW_PRIVATE",
+    )
+    webhook_timeout_s: float = _setting(
+        10.0, "How long a webhook endpoint has to answer one delivery (seconds).", "CHAMBERLAIN_WEBHOOK_TIMEOUT_S"
+    )
+    webhook_max_attempts: int = _setting(
+        8,
+        "Attempts per webhook delivery before it moves to the dead-letter list (replay it from there).",
+        "CHAMBERLAIN_WEBHOOK_MAX_ATTEMPTS",
+    )
+    webhook_backoff_s: float = _setting(
+        5.0,
+        "Delay before the first retry; each further retry waits twice as long, with random jitter (seconds).",
+        "CHAMBERLAIN_WEBHOOK_BACKOFF_S",
+    )
+    webhook_backoff_max_s: float = _setting(
+        3600.0, "The longest wait between two attempts of one delivery (seconds).", "CHAMBERLAIN_WEBHOOK_BACKOFF_MAX_S"
+    )
+    webhook_concurrency: int = _setting(
+        64,
+        "Deliveries in flight at once in this process; one endpoint never holds more than a quarter of them.",
+        "CHAMBERLAIN_WEBHOOK_CONCURRENCY",
+    )
 
     @property
     def store_url(self) -> str:
@@ -150,4 +177,8 @@ def _convert(kind: Any, raw: str) -> Any:
         return int(raw)
     if text.startswith("float"):
         return float(raw)
+    if text.startswith("bool"):
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no", ""):
+            raise ValueError(f"{raw!r} is not a yes/no value (use true or false)")
+        return raw.lower() in ("1", "true", "yes")
     return raw

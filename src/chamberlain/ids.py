@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-__all__ = ["new_call_id", "new_event_id", "new_trace_id", "trace_id_from_traceparent"]
+__all__ = ["new_call_id", "new_event_id", "new_prefixed_id", "new_trace_id", "trace_id_from_traceparent"]
 
 _TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -27,6 +27,11 @@ def new_call_id() -> str:
 def new_event_id() -> str:
     """Stable for the event's life: what consumers dedupe on."""
     return "evt_" + _ulid()
+
+
+def new_prefixed_id(prefix: str) -> str:
+    """A time-sortable id with a kind prefix (``wh_``, ``whd_``): readable in logs and URLs."""
+    return prefix + _ulid()
 
 
 def new_trace_id() -> str:

@@ -127,7 +127,7 @@ class ApprovedCalls:
             .values(decision="allowed", outcome="ok", result_hash=outcome.result_hash)
         )
         outcome.audit_index = await audit_outcome(tx, outcome, {**record_row(outcome), "approval_id": row["id"]})
-        await self.approvals.announce(tx, row, "executed", {"result": outcome.result})
+        await self.approvals.announce(tx, row, "executed")  # the result is read through the call, by whoever may
         outcome.recorded = True
 
     async def _fail(self, row: dict[str, Any], error: ChamberlainError, outcome: Outcome | None = None) -> None:

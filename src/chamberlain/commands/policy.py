@@ -26,6 +26,7 @@ from ..policy import (
     load_cases,
     read_policy_files,
 )
+from ..webhooks import Webhooks
 from ._shared import _settings, _with_runtime, data_dir_option, load_surface
 
 DEMO_SURFACE = "chamberlain.demo:shop"
@@ -53,7 +54,7 @@ def policy() -> None:
 
 
 def _served(target: str) -> Surface:
-    return served_surface(load_surface(target), cast(GrantAuthority, None), lambda: cast(PolicyBook, None))
+    return served_surface(load_surface(target), cast(GrantAuthority, None), lambda: cast(PolicyBook, None), cast(Webhooks, None))
 
 
 def _policy_error(err: PolicyInvalid) -> click.ClickException:

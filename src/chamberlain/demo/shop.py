@@ -134,7 +134,7 @@ def _order(row: object) -> Order:
     )
 
 
-@shop.action("orders.get", risk="read")
+@shop.action("orders.get", risk="read", resource="shop://orders/{order_id}")
 async def get_order(order_id: str, ctx: Context) -> Order:
     """Look up one order by id: total, amount refunded so far and status."""
     row = (await ctx.tx.execute(select(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id))).first()
@@ -193,7 +193,7 @@ async def refund(
     return done
 
 
-@shop.action("customers.get", risk="read")
+@shop.action("customers.get", risk="read", resource="shop://customers/{customer_id}")
 async def get_customer(customer_id: str, ctx: Context) -> Customer:
     """Look up one customer."""
     row = (

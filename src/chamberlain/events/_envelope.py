@@ -17,7 +17,7 @@ GATEWAY_EVENTS: dict[str, str] = {
     "approval.approved": "Enough approvers approved a parked call; it runs next.",
     "approval.rejected": "An approver rejected a parked call; it will not run.",
     "approval.expired": "A parked call's approval deadline passed; it will not run.",
-    "approval.executed": "An approved call ran; data holds its result.",
+    "approval.executed": "An approved call ran (its result is read through the call or approval, not the event).",
     "approval.failed": "An approved call could not run or failed; data holds the problem.",
     "grant.revoked": "A grant (and every grant derived from it) was revoked (subject: grants/<grant id>).",
     "policy.changed": "The tenant published a new policy version.",

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from ..aio import wait_set
 from ..ids import new_event_id
 from ..store import Store, Transaction, events
 from ..timeutil import utc_now, utc_now_iso
@@ -62,6 +63,8 @@ class EventHub:
         self.poll_s = poll_s
         self.queue_size = queue_size
         self._tails: dict[str, _Tail] = {}
+        self.sinks: list[Callable[[Transaction, dict[str, Any]], Awaitable[None]]] = []
+        """Called with each event inside its transaction (webhooks write their deliveries)."""
 
     @property
     def types(self) -> set[str]:
@@ -95,7 +98,10 @@ class EventHub:
         }
         await tx.insert(events, row)
         tx.after_commit(lambda: self.wake(tenant))
-        return envelope(row)
+        event = envelope(row)
+        for sink in self.sinks:
+            await sink(tx, event)
+        return event
 
     def wake(self, tenant: str) -> None:
         tail = self._tails.get(tenant)
@@ -141,8 +147,7 @@ class EventHub:
 
     async def _follow(self, tenant: str, tail: _Tail) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tail.woken.wait(), self.poll_s)
+            await wait_set(tail.woken, self.poll_s)
             tail.woken.clear()
             try:
                 fresh = await self.read(tenant, tail.last_seq)

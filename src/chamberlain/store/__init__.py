@@ -21,6 +21,9 @@ from ._schema import (
     tenant_keys,
     tenant_roles,
     tenants,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
 )
 from ._sqlite import SQLiteStore
 
@@ -50,6 +53,9 @@ __all__ = [
     "tenant_roles",
     "tenants",
     "upgrade",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
 ]
 
 

@@ -222,3 +222,56 @@ events = Table(
     Column("call_id", String(40), nullable=True),
 )
 Index("ix_events_time", events.c.time)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("types", JSON, nullable=False),
+    Column("secret_enc", LargeBinary, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("removed_at", String(32), nullable=True),
+)
+Index("ix_webhook_endpoints_tenant", webhook_endpoints.c.tenant_id, webhook_endpoints.c.removed_at)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", String(32), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("replay_of", String(40), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("closed_at", String(32), nullable=True),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
+Index(
+    "ix_webhook_deliveries_endpoint",
+    webhook_deliveries.c.tenant_id,
+    webhook_deliveries.c.endpoint_id,
+    webhook_deliveries.c.created_at,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), primary_key=True),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Float, nullable=False),
+)

@@ -18,6 +18,8 @@ import orjson
 from ...actions import Action, Surface
 
 ACTION_SCHEME = "chamberlain://actions/"
+CALL_SCHEME = "chamberlain://calls/"
+CALL_TEMPLATE = CALL_SCHEME + "{call_id}"
 _PARAM = re.compile(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}")
 
 

@@ -3,7 +3,8 @@
 The SDK owns the protocol (both the ``initialize`` handshake revisions and the
 stateless 2026-07-28 envelope, Streamable HTTP, JSON-RPC); this module only maps
 tools/resources onto actions and Outcomes back onto results. It runs stateless
-with JSON responses, so any gateway process can answer any request.
+with JSON responses, so any gateway process can answer any request; the one stream is
+``subscriptions/listen`` (see ``_listen``), fed by the tenant's events.
 
 Refusals are tool results with ``isError: true`` and the RFC 9457 problem in
 ``structuredContent``, so a model can read and correct them. An unknown tool or
@@ -27,11 +28,10 @@ from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
 from .._credentials import presented_grant, requested_tenant
-from ._resources import ResourceRoute, describe, render, resource_routes
+from ._listen import ResourceListener
+from ._resources import CALL_SCHEME, CALL_TEMPLATE, ResourceRoute, describe, render, resource_routes
 
 STATUS_TOOL = "chamberlain.call_status"
-CALL_TEMPLATE = "chamberlain://calls/{call_id}"
-CALL_SCHEME = "chamberlain://calls/"
 # Implementation-defined JSON-RPC server error (-32000..-32099): the grant was refused.
 AUTH_ERROR_CODE = -32001
 
@@ -88,7 +88,9 @@ def _meta_traceparent(meta: Any) -> str | None:
 
 
 class McpSurface:
-    def __init__(self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain") -> None:
+    def __init__(
+        self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain", heartbeat_s: float = 15.0
+    ) -> None:
         if STATUS_TOOL in gateway.surface:
             raise ValueError(f"{STATUS_TOOL} is the gateway's own tool; rename the action")
         self.gateway = gateway
@@ -103,6 +105,7 @@ class McpSurface:
             on_list_resources=self.list_resources,
             on_list_resource_templates=self.list_resource_templates,
             on_read_resource=self.read_resource,
+            on_subscriptions_listen=ResourceListener(gateway, self._routes, self._grant, heartbeat_s),
         )
 
     def _token(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
@@ -234,14 +237,19 @@ def _pending(outcome: Outcome) -> types.CallToolResult:
         f"Pending approval: {'; '.join(approval.get('why', [])) or 'a human must approve this call'}. "
         f"Nothing has happened yet. Approval {approval.get('id')} needs {approval.get('approvals_required')} approver(s) "
         f"before {approval.get('deadline')}. Check with the {STATUS_TOOL} tool (call_id {call_id!r}) "
-        f"or read chamberlain://calls/{call_id}; do not repeat the call."
+        f"or read {CALL_SCHEME}{call_id} (MCP 2026-07-28 clients can listen for its updates); do not repeat the call."
     )
     body = {
         "status": "pending_approval",
         "code": "approval-pending",
         "call_id": call_id,
         "approval": approval,
-        "follow": {"tool": STATUS_TOOL, "arguments": {"call_id": call_id}, "resource": f"{CALL_SCHEME}{call_id}"},
+        "follow": {
+            "tool": STATUS_TOOL,
+            "arguments": {"call_id": call_id},
+            "resource": f"{CALL_SCHEME}{call_id}",
+            "listen": {"resource_subscriptions": [f"{CALL_SCHEME}{call_id}"]},
+        },
     }
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],

@@ -9,7 +9,6 @@ business: a grant must cover ``events.<type>`` (``events.*`` for all).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ...errors import BadRequest, ChamberlainError, EventsGone, PermissionDenied, SlowConsumer, UnknownEventType
-from ...events import GATEWAY_EVENTS, Subscriber
+from ...aio import get_within
+from ...errors import BadRequest, ChamberlainError, EventsGone, SlowConsumer
+from ...events import GATEWAY_EVENTS, Subscriber, allowed_types, authorized_types, subject_matches
 from ...grants import Grant
 from ...pipeline import Gateway
 from ...timeutil import utc_now
@@ -51,8 +51,7 @@ class EventRoutes:
         ]
 
     def _allowed(self, grant: Grant) -> list[str]:
-        now, audience = utc_now(), self.gateway.authority.audience
-        return sorted(t for t in self.gateway.events.types if grant.in_scope(f"events.{t}", audience, now))
+        return sorted(allowed_types(grant, self.gateway.events.types, self.gateway.authority.audience, utc_now()))
 
     async def types(self, request: Request) -> Response:
         """The event types this grant may subscribe to, with what each means."""
@@ -76,24 +75,9 @@ class EventRoutes:
         return StreamingResponse(messages, media_type="text/event-stream", headers=headers)
 
     def _filter(self, grant: Grant, types: str | None, subject: str | None) -> Callable[[dict[str, Any]], bool]:
-        allowed = set(self._allowed(grant))
-        known = self.gateway.events.types
-        if types:
-            asked = {t.strip() for t in types.split(",") if t.strip()}
-            unknown = sorted(
-                t for t in asked if t not in known and not any(k.startswith(t[:-1]) for k in known if t.endswith("*"))
-            )
-            if unknown:
-                raise UnknownEventType(f"no event type {', '.join(unknown)[:200]}", errors=[], types=unknown[:20])
-            chosen = {k for k in allowed if k in asked or any(t.endswith("*") and k.startswith(t[:-1]) for t in asked)}
-            denied = sorted(t for t in asked if t in known and t not in allowed)
-            if denied:
-                raise PermissionDenied(f"this grant does not cover events.{denied[0]}", allowed_types=sorted(allowed))
-        else:
-            chosen = allowed
-        if not chosen:
-            raise PermissionDenied("this grant covers no event type (grant events.<type>, or events.*)")
-        return lambda event: event["type"] in chosen and _subject_matches(subject, event.get("subject"))
+        patterns = None if types is None else types.split(",")
+        chosen = authorized_types(grant, patterns, self.gateway.events.types, self.gateway.authority.audience, utc_now())
+        return lambda event: event["type"] in chosen and subject_matches(subject, event.get("subject"))
 
     async def _resume_point(self, tenant: str, request: Request) -> int | None:
         raw = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -132,9 +116,8 @@ class EventRoutes:
             if subscriber.overflowed:
                 yield _error_frame(SlowConsumer(f"more than {subscriber.queue.maxsize} events behind; resume from id {last}"))
                 return
-            try:
-                event = await asyncio.wait_for(subscriber.queue.get(), self.heartbeat_s)
-            except TimeoutError:
+            event = await get_within(subscriber.queue, self.heartbeat_s)
+            if event is None:
                 try:  # a long stream answers to revocation and expiry like every call does
                     await self.gateway.authority.verify(token)
                 except ChamberlainError as err:
@@ -145,11 +128,3 @@ class EventRoutes:
             if event["sequence"] > last:
                 last = event["sequence"]
                 yield frame(event)
-
-
-def _subject_matches(pattern: str | None, subject: str | None) -> bool:
-    if pattern is None:
-        return True
-    if pattern.endswith("*"):
-        return subject is not None and subject.startswith(pattern[:-1])
-    return subject == pattern

@@ -1,0 +1,108 @@
+"""``subscriptions/listen`` (MCP 2026-07-28): ``notifications/resources/updated`` for the
+resources a client names, fed by the tenant's events.
+
+A resource is updated when one of its tenant's events has it as subject: an event's
+subject is a resource path (``orders/o_1``, ``calls/call_…``), and a resource's URI
+is that path under a scheme (``shop://orders/o_1``, ``chamberlain://calls/call_…``).
+So an agent whose call was parked for approval listens on ``chamberlain://calls/<id>``
+and hears each step of the approval as it commits, then reads the record once.
+
+A client may only listen to resources it may read: its own tenant's call records, and
+resources of actions its grant covers. Listening is refused as a whole (before the
+acknowledgement) if any named resource is not one of those, so a client never believes
+it listens to something it does not. The grant is re-checked at every heartbeat; a
+revoked or expired grant ends the stream with the same error a call would get. A
+client that stops reading is cut off rather than buffered for without bound; the
+notifications are level triggers, so it re-listens and reads again.
+
+Earlier protocol revisions subscribe with ``resources/subscribe`` and receive on a
+session's standing stream; Chamberlain runs stateless, so it serves only this form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
+
+from ...aio import get_within
+from ...errors import ChamberlainError
+from ...grants import Grant
+from ...pipeline import Gateway
+from ._resources import CALL_SCHEME, ResourceRoute
+
+MAX_RESOURCES = 100
+
+
+class ResourceListener:
+    """The ``subscriptions/listen`` handler for one MCP surface."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        routes: list[ResourceRoute],
+        grant_of: Callable[[ServerRequestContext[Any, Any]], Awaitable[Grant]],
+        heartbeat_s: float,
+    ) -> None:
+        self.gateway = gateway
+        self.routes = routes
+        self.grant_of = grant_of
+        self.heartbeat_s = heartbeat_s
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        if ctx.request_id is None:
+            raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+        grant = await self.grant_of(ctx)
+        uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
+        if len(uris) > MAX_RESOURCES:
+            raise MCPError(types.INVALID_PARAMS, f"listen to at most {MAX_RESOURCES} resources per stream")
+        by_subject: dict[str, list[str]] = {}
+        for uri in uris:
+            by_subject.setdefault(await self._subject(grant, uri), []).append(uri)
+        # Only resource updates are honored: the tool, prompt and resource lists of a
+        # grant do not change while it lives.
+        honored = types.SubscriptionFilter(resource_subscriptions=uris or None)
+        hub = self.gateway.events
+        async with hub.subscribe(grant.tenant, lambda event: event.get("subject") in by_subject) as subscriber:
+            await ctx.session.send_notification(
+                types.SubscriptionsAcknowledgedNotification(
+                    params=types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
+                ),
+                related_request_id=ctx.request_id,
+            )
+            while not subscriber.overflowed:
+                event = await get_within(subscriber.queue, self.heartbeat_s)
+                if event is None:
+                    await self.grant_of(ctx)  # a long stream answers to revocation like every call does
+                    continue
+                for uri in by_subject[event["subject"]]:
+                    notification = types.ResourceUpdatedNotification(
+                        params=types.ResourceUpdatedNotificationParams(uri=uri, _meta=meta)
+                    )
+                    await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+        raise MCPError(
+            types.INTERNAL_ERROR,
+            f"more than {subscriber.queue.maxsize} updates behind; listen again and read the resources afresh",
+            {"code": "slow-consumer"},
+        )
+
+    async def _subject(self, grant: Grant, uri: str) -> str:
+        """The event subject that updates ``uri``, once the grant is known to read it."""
+        if uri.startswith(CALL_SCHEME):
+            try:
+                await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
+            except ChamberlainError as err:
+                raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(uri=uri)) from err
+            return uri.removeprefix("chamberlain://")
+        allowed = {a.name for a in self.gateway.actions_for(grant)}
+        for route in self.routes:
+            if route.action.name in allowed and route.match(uri) is not None:
+                return uri.split("://", 1)[1]
+        raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
