@@ -29,6 +29,8 @@ async def wait_set(event: asyncio.Event, timeout_s: float) -> bool:
 async def get_within(queue: asyncio.Queue[T], timeout_s: float) -> T | None:
     """The next item of ``queue``, or None if none came within ``timeout_s``. An item
     that arrives as the deadline passes stays in the queue."""
+    if not queue.empty():  # no deadline to arm: busy streams take this path
+        return queue.get_nowait()
     try:
         async with asyncio.timeout(timeout_s):
             return await queue.get()

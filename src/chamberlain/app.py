@@ -106,6 +106,7 @@ class Runtime:
             self.store,
             lambda: {*self.surface.events, *GATEWAY_EVENTS},
             poll_s=settings.event_poll_s,
+            batch_s=settings.event_batch_s,
             queue_size=settings.event_queue_size,
         )
         self.authority.events = self.approvals.events = self.policies.events = self.events

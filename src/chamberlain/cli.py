@@ -22,6 +22,7 @@ from .commands import approvals, audit, policy, role
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
+from .gc_tuning import tune_gc
 from .timeutil import parse_duration
 
 DEMO_MARKER = ".chamberlain-demo"
@@ -52,6 +53,7 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
             # kill -HUP <pid>: publish the policy files again if they changed.
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(runtime.reload_policy_dir()))
+        tune_gc()
         await uvicorn.Server(config).serve()
 
     asyncio.run(run())

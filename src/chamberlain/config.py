@@ -88,6 +88,12 @@ class Settings:
         "Events buffered per stream; a subscriber that falls this far behind is cut off (it resumes with Last-Event-ID).",
         "CHAMBERLAIN_EVENT_QUEUE_SIZE",
     )
+    event_batch_s: float = _setting(
+        0.01,
+        "Least time between two fan-outs of a tenant's events: under load, events that commit meanwhile go out "
+        "together, in one write per stream (seconds; an event after a quiet spell goes out at once).",
+        "CHAMBERLAIN_EVENT_BATCH_S",
+    )
     event_poll_s: float = _setting(
         1.0,
         "How often each process looks for events committed by other processes (seconds).",

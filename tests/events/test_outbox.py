@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from chamberlain import ActionError, Context, Surface
 from chamberlain.app import Runtime
-from chamberlain.events import envelope
+from chamberlain.events import Batch, EventFilter, envelope
 from chamberlain.pipeline import Call
 from chamberlain.store import events
 from chamberlain.tenants import create_tenant
@@ -79,7 +79,7 @@ async def test_subscribers_hear_of_an_event_only_after_its_commit(runtime: Runti
             await runtime.events.emit(tx, "acme", "policy.changed", {"n": 2})
             await asyncio.sleep(0.05)
             assert sub.queue.empty(), "nothing is published before the commit"
-        got = await asyncio.wait_for(sub.queue.get(), 5)
+        (got,) = await sub.next(5) or []
         assert got["data"] == {"n": 2}
         assert sub.queue.empty()
 
@@ -161,8 +161,27 @@ async def test_a_slow_consumer_is_cut_off_with_a_reason_not_buffered(runtime: Ru
             if sub.overflowed:
                 break
             await asyncio.sleep(0.01)
-        assert sub.overflowed and sub.queue.qsize() == 3, "the queue never grows past its bound"
+        assert sub.overflowed and sub.backlog <= 3, "the backlog never grows past its bound"
         routes = EventRoutes(runtime.gateway, None, heartbeat_s=5)
         frames = [f async for f in routes._live(await issue(runtime), sub, 0)]
     assert len(frames) == 1 and frames[0].startswith(b"event: error\n")
     assert b"slow-consumer" in frames[0] and b"resume from id 0" in frames[0]
+
+
+async def test_streams_with_equal_filters_share_one_batch_and_a_lagging_one_gets_all_in_order(runtime: Runtime) -> None:
+    policy, grants = EventFilter(types=frozenset({"policy.changed"})), EventFilter(types=frozenset({"grant.revoked"}))
+    async with (
+        runtime.events.subscribe("acme", policy) as a,
+        runtime.events.subscribe("acme", EventFilter(types=frozenset({"policy.changed"}))) as b,
+        runtime.events.subscribe("acme", grants) as other,
+    ):
+        for n in range(3):
+            async with runtime.store.transaction() as tx:
+                await runtime.events.emit(tx, "acme", "policy.changed", {"n": n})
+            while a.queue.empty():
+                await asyncio.sleep(0.01)
+            first = await a.next(5)
+            assert isinstance(first, Batch) and [e["data"]["n"] for e in first] == [n]
+        lagged = await b.next(5)
+        assert [e["data"]["n"] for e in lagged or []] == [0, 1, 2], "three batches, drained at once, in order"
+        assert b.backlog == 0 and other.queue.empty() and await other.next(0.05) is None

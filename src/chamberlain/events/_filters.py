@@ -8,15 +8,16 @@ names a type no one emits is a mistake worth saying so, not an empty stream.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PermissionDenied, UnknownEventType
 
 if TYPE_CHECKING:  # grants emit events, so they import this package
     from ..grants import Grant
 
-__all__ = ["allowed_types", "authorized_types", "matching_types", "subject_matches"]
+__all__ = ["EventFilter", "allowed_types", "authorized_types", "matching_types", "subject_matches"]
 
 
 def _matches(pattern: str, type: str) -> bool:
@@ -68,3 +69,21 @@ def subject_matches(pattern: str | None, subject: str | None) -> bool:
     if pattern.endswith("*"):
         return subject is not None and subject.startswith(pattern[:-1])
     return subject == pattern
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a stream wants: of these types (all if None), about a subject matching
+    ``subject`` (see ``subject_matches``) or one of ``subjects``. Filters are values, so
+    the hub tests each distinct filter once per batch, however many streams share it."""
+
+    types: frozenset[str] | None = None
+    subject: str | None = None
+    subjects: frozenset[str] | None = None
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        if self.types is not None and event["type"] not in self.types:
+            return False
+        if self.subjects is not None and event.get("subject") not in self.subjects:
+            return False
+        return subject_matches(self.subject, event.get("subject"))

@@ -29,8 +29,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
-from ...aio import get_within
 from ...errors import ChamberlainError
+from ...events import EventFilter
 from ...grants import Grant
 from ...pipeline import Gateway
 from ._resources import CALL_SCHEME, ResourceRoute
@@ -70,7 +70,7 @@ class ResourceListener:
         # grant do not change while it lives.
         honored = types.SubscriptionFilter(resource_subscriptions=uris or None)
         hub = self.gateway.events
-        async with hub.subscribe(grant.tenant, lambda event: event.get("subject") in by_subject) as subscriber:
+        async with hub.subscribe(grant.tenant, EventFilter(subjects=frozenset(by_subject))) as subscriber:
             await ctx.session.send_notification(
                 types.SubscriptionsAcknowledgedNotification(
                     params=types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
@@ -78,18 +78,19 @@ class ResourceListener:
                 related_request_id=ctx.request_id,
             )
             while not subscriber.overflowed:
-                event = await get_within(subscriber.queue, self.heartbeat_s)
-                if event is None:
+                batch = await subscriber.next(self.heartbeat_s)
+                if batch is None:
                     await self.grant_of(ctx)  # a long stream answers to revocation like every call does
                     continue
-                for uri in by_subject[event["subject"]]:
+                # Updates are level triggers: one per resource per batch says it all.
+                for uri in dict.fromkeys(uri for event in batch for uri in by_subject[event["subject"]]):
                     notification = types.ResourceUpdatedNotification(
                         params=types.ResourceUpdatedNotificationParams(uri=uri, _meta=meta)
                     )
                     await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
         raise MCPError(
             types.INTERNAL_ERROR,
-            f"more than {subscriber.queue.maxsize} updates behind; listen again and read the resources afresh",
+            f"more than {subscriber.limit} updates behind; listen again and read the resources afresh",
             {"code": "slow-consumer"},
         )
 

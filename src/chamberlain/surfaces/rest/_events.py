@@ -17,9 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ...aio import get_within
 from ...errors import BadRequest, ChamberlainError, EventsGone, SlowConsumer
-from ...events import GATEWAY_EVENTS, Subscriber, allowed_types, authorized_types, subject_matches
+from ...events import GATEWAY_EVENTS, Batch, EventFilter, Subscriber, allowed_types, authorized_types
 from ...grants import Grant
 from ...pipeline import Gateway
 from ...timeutil import utc_now
@@ -74,10 +73,10 @@ class EventRoutes:
         messages = self._messages(grant, token or "", wants, after)
         return StreamingResponse(messages, media_type="text/event-stream", headers=headers)
 
-    def _filter(self, grant: Grant, types: str | None, subject: str | None) -> Callable[[dict[str, Any]], bool]:
+    def _filter(self, grant: Grant, types: str | None, subject: str | None) -> EventFilter:
         patterns = None if types is None else types.split(",")
         chosen = authorized_types(grant, patterns, self.gateway.events.types, self.gateway.authority.audience, utc_now())
-        return lambda event: event["type"] in chosen and subject_matches(subject, event.get("subject"))
+        return EventFilter(types=frozenset(chosen), subject=subject)
 
     async def _resume_point(self, tenant: str, request: Request) -> int | None:
         raw = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -114,10 +113,10 @@ class EventRoutes:
     async def _live(self, token: str, subscriber: Subscriber, last: int) -> AsyncIterator[bytes]:
         while True:
             if subscriber.overflowed:
-                yield _error_frame(SlowConsumer(f"more than {subscriber.queue.maxsize} events behind; resume from id {last}"))
+                yield _error_frame(SlowConsumer(f"more than {subscriber.limit} events behind; resume from id {last}"))
                 return
-            event = await get_within(subscriber.queue, self.heartbeat_s)
-            if event is None:
+            batch = await subscriber.next(self.heartbeat_s)
+            if batch is None:
                 try:  # a long stream answers to revocation and expiry like every call does
                     await self.gateway.authority.verify(token)
                 except ChamberlainError as err:
@@ -125,6 +124,14 @@ class EventRoutes:
                     return
                 yield b": heartbeat\n\n"
                 continue
-            if event["sequence"] > last:
-                last = event["sequence"]
-                yield frame(event)
+            if isinstance(batch, Batch) and batch[0]["sequence"] > last:
+                # The usual case: rendered once, sent by every stream with this filter.
+                if "sse" not in batch.memo:
+                    batch.memo["sse"] = b"".join(frame(event) for event in batch)
+                last = batch[-1]["sequence"]
+                yield batch.memo["sse"]
+                continue
+            fresh = [event for event in batch if event["sequence"] > last]
+            if fresh:
+                last = fresh[-1]["sequence"]
+                yield b"".join(frame(event) for event in fresh)
