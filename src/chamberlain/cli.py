@@ -137,6 +137,8 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(
             '       -d \'{"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}\''
         )
+        click.echo("\nFollow the tenant's events live (refunds, approvals), in another terminal:")
+        click.echo(f'  curl -N {base}/v1/events -H "Authorization: Bearer $GRANT"')
         folder = f" --data-dir {data_dir}"
         click.echo(f"\nRefunds over 100.00 wait for a human; {APPROVER} holds the approver role:")
         click.echo(f"  chamberlain approvals list --tenant {tenants[0].id}{folder}")

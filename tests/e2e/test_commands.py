@@ -55,6 +55,14 @@ def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {grant}"},
             )
             assert resp.status_code == 200 and resp.json()["result"]["total"]["currency"] == currency
+        # The banner's event stream, resumed from the start, has the refund made before it.
+        (events_url,) = re.findall(r"curl -N (\S+/v1/events)", banner)
+        refund = {"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}
+        auth = {"Authorization": f"Bearer {grants[0]}"}
+        call_id = httpx.post(f"http://127.0.0.1:{port}/v1/actions/orders.refund", json=refund, headers=auth).json()["call_id"]
+        with httpx.stream("GET", events_url, params={"after": "0"}, headers=auth, timeout=10) as stream:
+            lines = stream.iter_lines()
+            assert any(line.startswith("data: ") and call_id in line for line in lines)
         # The banner's audit commands, as printed, while the gateway runs: the log of the
         # calls just made exports and verifies offline.
         audit = [line.strip() for line in banner.splitlines() if line.strip().startswith("chamberlain audit")]

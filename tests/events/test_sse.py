@@ -157,7 +157,8 @@ def test_heartbeats_keep_an_idle_stream_and_a_revoked_grant_ends_it(client: http
             await rt.authority.revoke(ACME, grant.id, "test")
 
         server.on_runtime(revoke)
-        told, ended = events(sse, 2)
-        assert told.event == "grant.revoked"
-        assert ended.event == "error" and ended.json["type"].endswith("/grant-revoked")
-        assert list(sse) == [], "the server closes the stream after the error"
+        # The grant.revoked event comes first if the stream hears of it before its next
+        # heartbeat re-checks the grant (this revocation is another process's commit).
+        *told, ended = [m for m in sse if m.comment is None]
+        assert [m.event for m in told] in ([], ["grant.revoked"])
+        assert ended.event == "error" and ended.json["type"].endswith("/grant-revoked"), "and the server closes it"
