@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import update
 
 from chamberlain import ActionError, Context, Surface
 from chamberlain.app import Runtime
+from chamberlain.demo import shop
 from chamberlain.events import Batch, EventFilter, envelope
 from chamberlain.pipeline import Call
 from chamberlain.store import events
@@ -185,3 +187,19 @@ async def test_streams_with_equal_filters_share_one_batch_and_a_lagging_one_gets
         lagged = await b.next(5)
         assert [e["data"]["n"] for e in lagged or []] == [0, 1, 2], "three batches, drained at once, in order"
         assert b.backlog == 0 and other.queue.empty() and await other.next(0.05) is None
+
+
+async def test_events_another_process_commits_reach_this_ones_subscribers(tmp_path: Path) -> None:
+    """Two runtimes on one database stand for two gateway processes: the outbox bus finds
+    the other's commits at its next poll, in order, once each."""
+    here, there = make_runtime(shop, tmp_path, event_poll_s=0.05), make_runtime(shop, tmp_path)
+    async with here.running(), there.running():
+        await create_tenant(here.store, here.keys, "acme", "Acme")
+        async with here.events.subscribe("acme", EventFilter()) as sub:
+            for n in range(3):
+                async with there.store.transaction() as tx:
+                    await there.events.emit(tx, "acme", "policy.changed", {"n": n})
+            got: list[dict[str, Any]] = []
+            while len(got) < 3:
+                got += await sub.next(5) or []
+    assert [e["data"]["n"] for e in got] == [0, 1, 2] and [e["sequence"] for e in got] == [1, 2, 3]

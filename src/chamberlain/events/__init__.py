@@ -1,5 +1,6 @@
 """Real-time signals: a transactional outbox of CloudEvents, streamed to subscribers."""
 
+from ._bus import Bus, OutboxBus
 from ._envelope import GATEWAY_EVENTS, envelope
 from ._filters import EventFilter, allowed_types, authorized_types, matching_types, subject_matches
 from ._hub import Batch, EventHub, Subscriber, emit_if
@@ -7,8 +8,10 @@ from ._hub import Batch, EventHub, Subscriber, emit_if
 __all__ = [
     "GATEWAY_EVENTS",
     "Batch",
+    "Bus",
     "EventFilter",
     "EventHub",
+    "OutboxBus",
     "Subscriber",
     "allowed_types",
     "authorized_types",

@@ -3,10 +3,11 @@ them, and out to subscribers once it committed.
 
 The outbox table is the source of truth. ``emit`` writes a row in the caller's
 transaction (with the next sequence number of the tenant, so a tenant's events have one
-order) and asks to be woken after the commit. Each process runs one *tail* per tenant
-that has subscribers: woken by a commit here, or every ``poll_s`` for commits made by
-other processes (and after a crash between a commit and its wake-up), it reads the rows
-after the last one it saw, once, and hands them to every subscriber's bounded queue.
+order) and tells the bus once the transaction commits. Each process runs one *tail* per
+tenant that has subscribers: it follows the tenant's committed events through the
+``Bus`` (by default ``OutboxBus``, which reads the rows after the last one it saw, woken
+by a commit here or every ``poll_s`` for other processes' commits and after a crash
+between a commit and its wake-up), and hands them to every subscriber's bounded queue.
 Nothing is lost (a row is read from the table, not from a message) and nothing is
 delivered twice to one subscriber (it resumes after the last sequence it was sent).
 
@@ -16,8 +17,8 @@ go. Fan-outs of a tenant are at least ``batch_s`` apart, so under load a thousan
 streams cost a thousand writes per ``batch_s``, not a thousand per event, and latency
 stays flat as the rate grows (batches grow instead).
 
-This is the ``Bus`` seam: the production backend (issue #8) replaces the tail's
-wake-up-and-read with a NATS JetStream consumer fed by a relay from this same outbox.
+The ``Bus`` is the seam for many processes: see ``_bus`` for the NATS JetStream design
+of the production backend (issue #8).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from ..aio import get_within, wait_set
+from ..aio import get_within
 from ..ids import new_event_id
 from ..store import Store, Transaction, events
 from ..timeutil import utc_now, utc_now_iso
+from ._bus import Bus, OutboxBus
 from ._envelope import envelope
 
 __all__ = ["Batch", "EventHub", "Subscriber", "emit_if"]
@@ -95,9 +97,9 @@ class Subscriber:
 
 @dataclass
 class _Tail:
-    last_seq: int
+    """A tenant's listeners in this process, grouped by filter, and the task feeding them."""
+
     groups: dict[Wants, set[Subscriber]] = field(default_factory=dict)
-    woken: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
     def add(self, subscriber: Subscriber) -> None:
@@ -128,10 +130,11 @@ class EventHub:
         poll_s: float = 1.0,
         batch_s: float = 0.0,
         queue_size: int = 1000,
+        bus: Bus | None = None,
     ) -> None:
         self.store = store
         self._known_types = known_types
-        self.poll_s = poll_s
+        self.bus: Bus = bus or OutboxBus(self.read, poll_s=poll_s)
         self.batch_s = batch_s
         self.queue_size = queue_size
         self._tails: dict[str, _Tail] = {}
@@ -169,16 +172,11 @@ class EventHub:
             "call_id": call_id,
         }
         await tx.insert(events, row)
-        tx.after_commit(lambda: self.wake(tenant))
+        tx.after_commit(lambda: self.bus.committed(tenant))
         event = envelope(row)
         for sink in self.sinks:
             await sink(tx, event)
         return event
-
-    def wake(self, tenant: str) -> None:
-        tail = self._tails.get(tenant)
-        if tail is not None:
-            tail.woken.set()
 
     async def read(self, tenant: str, after: int, limit: int = 500) -> list[dict[str, Any]]:
         """Envelopes of ``tenant``'s events after sequence ``after``, in order."""
@@ -205,8 +203,8 @@ class EventHub:
             latest = await self.latest(tenant)
             tail = self._tails.get(tenant)  # another subscriber may have started it meanwhile
         if tail is None:
-            tail = self._tails[tenant] = _Tail(latest)
-            tail.task = asyncio.create_task(self._follow(tenant, tail), name=f"events:{tenant}")
+            tail = self._tails[tenant] = _Tail()
+            tail.task = asyncio.create_task(self._follow(tenant, tail, latest), name=f"events:{tenant}")
         subscriber = Subscriber(wants, self.queue_size)
         tail.add(subscriber)
         try:
@@ -217,21 +215,11 @@ class EventHub:
                 if tail.task is not None:
                     tail.task.cancel()
 
-    async def _follow(self, tenant: str, tail: _Tail) -> None:
-        while True:
-            await wait_set(tail.woken, self.poll_s)
-            tail.woken.clear()
-            try:
-                fresh = await self.read(tenant, tail.last_seq)
-            except Exception:
-                log.exception("reading %s's events failed; retrying", tenant)
-                continue
-            if fresh:
-                tail.last_seq = fresh[-1]["sequence"]
+    async def _follow(self, tenant: str, tail: _Tail, after: int) -> None:
+        async with contextlib.aclosing(self.bus.follow(tenant, after)) as batches:
+            async for fresh in batches:
                 tail.fan_out(fresh)
                 await asyncio.sleep(self.batch_s)  # what commits meanwhile goes out together
-            if len(fresh) == 500:
-                tail.woken.set()  # more are waiting
 
     async def prune(self, retention_s: float) -> int:
         """Forget events older than the retention window (they can no longer be replayed)."""
