@@ -174,6 +174,7 @@ class Runtime:
         if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             await self.events.prune(self.settings.event_retention_s)
+            await self.webhooks.prune(self.settings.webhook_retention_s)
 
     async def sweep_forever(self) -> None:
         """The serving gateway's loop: at start (what a crash left approved runs now), then

@@ -122,6 +122,12 @@ class Settings:
         " this is the SSRF guard).",
         "CHAMBERLAIN_WEBHOOK_ALLOW_PRIVATE",
     )
+    webhook_retention_s: float = _setting(
+        30 * 86_400.0,
+        "How long finished webhook deliveries (delivered, dead, cancelled) and their attempts are kept to look at "
+        "and replay; older ones are pruned (seconds).",
+        "CHAMBERLAIN_WEBHOOK_RETENTION_S",
+    )
     webhook_timeout_s: float = _setting(
         10.0, "How long a webhook endpoint has to answer one delivery (seconds).", "CHAMBERLAIN_WEBHOOK_TIMEOUT_S"
     )

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from chamberlain.app import Runtime
 from chamberlain.demo import shop
 from chamberlain.pipeline import Call
-from chamberlain.store import audit_entries, calls, events, webhook_deliveries, webhook_endpoints
+from chamberlain.store import audit_entries, calls, events, webhook_attempts, webhook_deliveries, webhook_endpoints
 from chamberlain.tenants import create_tenant
-from chamberlain.webhooks import backoff_s
+from chamberlain.webhooks import Webhooks, backoff_s
 from tests.conftest import issue, make_runtime, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order
 from tests.webhooks.receiver import receiver
@@ -239,6 +239,26 @@ async def test_the_secret_is_shown_once_and_kept_nowhere_in_clear(rt: Runtime) -
         assert secret not in json.dumps([dict(r) for r in rows], default=str)
     (stored,) = await rt.store.fetch_all(select(webhook_endpoints))
     assert rt.webhooks.secret(stored["secret_enc"]) == secret, "sealed with the master key, not lost"
+
+
+async def test_finished_deliveries_are_pruned_after_retention_pending_ones_never(rt: Runtime) -> None:
+    with receiver(lambda n: 200 if n == 1 else 503) as rx:
+        await register(rt, rx.url, ["order.refunded"])
+        await refund(rt)
+        (done,) = await settled(rt)
+        await refund(rt)
+        (dead,) = await settled(rt, status="dead")
+    async with rt.store.transaction() as tx:  # one finished long ago; one waits (not yet due)
+        await tx.execute(
+            update(webhook_deliveries).where(webhook_deliveries.c.id == done["id"]).values(closed_at="2000-01-01T00:00:00Z")
+        )
+        event = {"id": "evt_x", "type": "order.refunded"}
+        pending = Webhooks._delivery_row("acme", done["endpoint_id"], event, "{}", "9999-01-01T00:00:00Z")
+        await tx.insert(webhook_deliveries, pending)
+    assert await rt.webhooks.prune(3600) == 1
+    left = {d["id"]: d["status"] for d in await rt.webhooks.deliveries("acme")}
+    assert left == {dead["id"]: "dead", pending["id"]: "pending"}
+    assert await rt.store.fetch_all(select(webhook_attempts).where(webhook_attempts.c.delivery_id == done["id"])) == []
 
 
 def test_backoff_doubles_within_jitter_and_caps() -> None:

@@ -13,15 +13,16 @@ import asyncio
 import base64
 import os
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 
 from ..grants import KeyRing
 from ..ids import new_prefixed_id
 from ..store import Store, Transaction, webhook_attempts, webhook_deliveries, webhook_endpoints
-from ..timeutil import utc_now_iso
+from ..timeutil import utc_now, utc_now_iso
 from ._targets import check_url, resolve
 
 __all__ = ["STATUSES", "Webhooks"]
@@ -271,6 +272,18 @@ class Webhooks:
                     closed_at=None if status == "pending" else at,
                 )
             )
+
+    async def prune(self, retention_s: float) -> int:
+        """Forget deliveries that finished (delivered, dead or cancelled) more than
+        ``retention_s`` ago, with their attempts; how many. Pending ones are never pruned."""
+        cutoff = (utc_now() - timedelta(seconds=retention_s)).isoformat(timespec="microseconds")
+        done = select(webhook_deliveries.c.id).where(
+            webhook_deliveries.c.status != "pending", webhook_deliveries.c.closed_at < cutoff
+        )
+        async with self.store.transaction() as tx:
+            await tx.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(done)))
+            result = await tx.execute(delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(done)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def secret(self, sealed: bytes) -> str:
         return self.keys.unseal(sealed).decode()
