@@ -77,7 +77,8 @@ class Settings:
     )
     event_retention_s: float = _setting(
         86_400.0,
-        "How long events are kept for replay (SSE Last-Event-ID, webhooks); older ones are pruned (seconds).",
+        "How long events are kept for replay (SSE Last-Event-ID); older ones are pruned (seconds). Webhook deliveries"
+        " keep their own copy (webhook_retention_s).",
         "CHAMBERLAIN_EVENT_RETENTION_S",
     )
     event_heartbeat_s: float = _setting(

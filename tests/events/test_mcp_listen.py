@@ -84,9 +84,11 @@ async def test_listening_is_refused_for_what_the_grant_cannot_read(server: Serve
             with pytest.raises(MCPError) as refused:
                 async with c.listen(resource_subscriptions=uris):
                     pass
-        assert refused.value.error.code == -32602, uris
-        if code is not None:
-            assert refused.value.error.data["code"] == code
+        problem = refused.value.error.data
+        assert refused.value.error.code == -32602 and problem["code"] == (code or "not-found"), uris
+        async with httpx.AsyncClient(base_url=server.base, headers=bearer(token)) as http:
+            record = (await http.get(f"/v1/calls/{problem['call_id']}")).json()
+        assert record["action"] == "subscriptions/listen" and record["outcome"] == "refused", "every refusal is recorded"
     async with client(server, server.grants[ACME]) as acme:
         with pytest.raises(MCPError, match="at most 100"):
             async with acme.listen(resource_subscriptions=[f"shop://orders/o_{i}" for i in range(101)]):

@@ -90,6 +90,9 @@ def test_a_grant_sees_only_the_event_types_it_covers(client: httpx.Client, serve
         client.get("/v1/events", params={"types": "policy.changed"}, headers=bearer(narrow)), 403, "permission-denied"
     )
     assert denied["allowed_types"] == ["order.refunded"]
+    record = client.get(f"/v1/calls/{denied['call_id']}", headers=bearer(narrow)).json()
+    assert record["action"] == "events" and record["decision"] == "refused", "the refusal is recorded and audited"
+    assert record["audit_entries"], record
     no_events = server.issue(ACME, ["orders.*"])
     assert_problem(client.get("/v1/events", headers=bearer(no_events)), 403, "permission-denied")
     assert_problem(client.get("/v1/events"), 401, "grant-missing")

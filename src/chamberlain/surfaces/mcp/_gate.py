@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import AuthenticationError, ChamberlainError, MethodNotAllowed
-from ...ids import trace_id_from_traceparent
-from ...pipeline import Call, Gateway
+from ...pipeline import Gateway
 from .._credentials import presented_grant
+from .._refusals import record_refusal
 from ..oauth import challenge
 from ..rest._problems import problem_response
 
@@ -41,12 +41,11 @@ class McpGate:
             try:
                 await self.gateway.authenticate(token)
             except ChamberlainError as err:
-                call = Call("mcp", None, token, "mcp", trace_id=trace_id_from_traceparent(request.headers.get("traceparent")))
+                traceparent = request.headers.get("traceparent")
+                call = await record_refusal(self.gateway, "mcp", None, token, "mcp", err, traceparent=traceparent)
                 headers = {}
                 if isinstance(err, AuthenticationError):
-                    call.grant = err.verified
                     headers["WWW-Authenticate"] = challenge(request, self.public_url, "invalid_token" if token else None)
-                await self.gateway.refuse(call, err)
                 await problem_response(err, headers=headers, call_id=call.id)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

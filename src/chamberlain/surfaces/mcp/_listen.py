@@ -29,13 +29,15 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
-from ...errors import ChamberlainError
+from ...errors import ChamberlainError, InvalidInput, NotFound
 from ...events import EventFilter
 from ...grants import Grant
 from ...pipeline import Gateway
+from .._refusals import record_refusal
 from ._resources import CALL_SCHEME, ResourceRoute
 
 MAX_RESOURCES = 100
+LISTEN = "subscriptions/listen"
 
 
 class ResourceListener:
@@ -46,11 +48,13 @@ class ResourceListener:
         gateway: Gateway,
         routes: list[ResourceRoute],
         grant_of: Callable[[ServerRequestContext[Any, Any]], Awaitable[Grant]],
+        token_of: Callable[[ServerRequestContext[Any, Any]], str | None],
         heartbeat_s: float,
     ) -> None:
         self.gateway = gateway
         self.routes = routes
         self.grant_of = grant_of
+        self.token_of = token_of
         self.heartbeat_s = heartbeat_s
 
     async def __call__(
@@ -61,11 +65,12 @@ class ResourceListener:
         meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
         grant = await self.grant_of(ctx)
         uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
-        if len(uris) > MAX_RESOURCES:
-            raise MCPError(types.INVALID_PARAMS, f"listen to at most {MAX_RESOURCES} resources per stream")
-        by_subject: dict[str, list[str]] = {}
-        for uri in uris:
-            by_subject.setdefault(await self._subject(grant, uri), []).append(uri)
+        try:
+            by_subject = await self._subjects(grant, uris)
+        except ChamberlainError as err:
+            asked = {"resource_subscriptions": uris[:MAX_RESOURCES]}
+            refused = await record_refusal(self.gateway, LISTEN, asked, self.token_of(ctx), "mcp", err, grant=grant)
+            raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(call_id=refused.id)) from err
         # Only resource updates are honored: the tool, prompt and resource lists of a
         # grant do not change while it lives.
         honored = types.SubscriptionFilter(resource_subscriptions=uris or None)
@@ -94,16 +99,21 @@ class ResourceListener:
             {"code": "slow-consumer"},
         )
 
-    async def _subject(self, grant: Grant, uri: str) -> str:
-        """The event subject that updates ``uri``, once the grant is known to read it."""
-        if uri.startswith(CALL_SCHEME):
-            try:
-                await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
-            except ChamberlainError as err:
-                raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(uri=uri)) from err
-            return uri.removeprefix("chamberlain://")
+    async def _subjects(self, grant: Grant, uris: list[str]) -> dict[str, list[str]]:
+        """The URIs by the event subject that updates them, once the grant is known to
+        read every one of them."""
+        if len(uris) > MAX_RESOURCES:
+            raise InvalidInput(f"listen to at most {MAX_RESOURCES} resources per stream", count=len(uris))
         allowed = {a.name for a in self.gateway.actions_for(grant)}
-        for route in self.routes:
-            if route.action.name in allowed and route.match(uri) is not None:
-                return uri.split("://", 1)[1]
-        raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
+        by_subject: dict[str, list[str]] = {}
+        for uri in uris:
+            if uri.startswith(CALL_SCHEME):
+                try:
+                    await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
+                except ChamberlainError as err:
+                    err.extra["uri"] = uri
+                    raise
+            elif not any(route.action.name in allowed and route.match(uri) is not None for route in self.routes):
+                raise NotFound(f"Resource not found: {uri}", uri=uri)
+            by_subject.setdefault(uri.split("://", 1)[1], []).append(uri)
+        return by_subject

@@ -105,7 +105,7 @@ class McpSurface:
             on_list_resources=self.list_resources,
             on_list_resource_templates=self.list_resource_templates,
             on_read_resource=self.read_resource,
-            on_subscriptions_listen=ResourceListener(gateway, self._routes, self._grant, heartbeat_s),
+            on_subscriptions_listen=ResourceListener(gateway, self._routes, self._grant, self._token, heartbeat_s),
         )
 
     def _token(self, ctx: ServerRequestContext[Any, Any]) -> str | None:

@@ -23,6 +23,7 @@ from ...grants import Grant
 from ...pipeline import Gateway
 from ...timeutil import utc_now
 from .._credentials import presented_grant
+from .._refusals import record_refusal
 from ._problems import JSONResponse, problem_response
 
 _PAGE = 500
@@ -63,12 +64,17 @@ class EventRoutes:
 
     async def stream(self, request: Request) -> Response:
         token = presented_grant(request.headers, self.anonymous_grant)
+        grant: Grant | None = None
         try:
             grant = await self.gateway.authenticate(token)
             wants = self._filter(grant, request.query_params.get("types"), request.query_params.get("subject"))
             after = await self._resume_point(grant.tenant, request)
         except ChamberlainError as err:
-            return problem_response(err)
+            asked = {k: request.query_params[k] for k in ("types", "subject", "after") if k in request.query_params}
+            refused = await record_refusal(
+                self.gateway, "events", asked, token, "rest", err, grant=grant, traceparent=request.headers.get("traceparent")
+            )
+            return problem_response(err, call_id=refused.id)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         messages = self._messages(grant, token or "", wants, after)
         return StreamingResponse(messages, media_type="text/event-stream", headers=headers)
