@@ -59,6 +59,15 @@ ADVICE = {
         "Policy validation at load (CLI, policy folder): `errors` lists each problem by file and policy id; "
         "nothing changed. `PUT /v1/policies` answers `invalid-input` instead."
     ),
+    "idempotency-key-in-use": (
+        "The first request with this key has not finished. Retry after `retry_after` seconds (the `Retry-After`"
+        " header) with the same key: you get its outcome once it is done."
+    ),
+    "idempotency-key-reused": (
+        "The key was first used with other arguments (`fingerprint` differs). Use a new key for a new request;"
+        " resend the original arguments to get the original outcome."
+    ),
+    "idempotency-key-invalid": "Send 1 to 255 visible ASCII characters (a UUID is a good key).",
     "invalid-input": "Fix the arguments: `errors` lists each problem with its location (`loc`).",
     "bad-request": "Base class of the two below; sent as itself for other unusable requests.",
     "malformed-json": "Send a valid JSON object as the body.",

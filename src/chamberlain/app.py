@@ -29,7 +29,7 @@ from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
-from .pipeline import Gateway
+from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import SQLiteStore, Store
 from .surfaces.mcp import McpGate, McpSurface
@@ -130,6 +130,7 @@ class Runtime:
             audit=self.audit,
             tracer=tracer,
             events=self.events,
+            idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s, lease_s=settings.action_timeout_s + 30),
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
@@ -175,6 +176,7 @@ class Runtime:
             self._pruned_at = time.monotonic()
             await self.events.prune(self.settings.event_retention_s)
             await self.webhooks.prune(self.settings.webhook_retention_s)
+            await self.gateway.idempotency.prune()
 
     async def sweep_forever(self) -> None:
         """The serving gateway's loop: at start (what a crash left approved runs now), then

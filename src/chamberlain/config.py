@@ -75,6 +75,12 @@ class Settings:
         " Put it on other storage (or ship it to a witness) so a rewritten database is caught.",
         "CHAMBERLAIN_AUDIT_DIR",
     )
+    idempotency_ttl_s: float = _setting(
+        86_400.0,
+        "How long an idempotency key and the outcome stored with it are kept: a retry within this window gets the"
+        " stored outcome, after it the call runs again (seconds).",
+        "CHAMBERLAIN_IDEMPOTENCY_TTL_S",
+    )
     event_retention_s: float = _setting(
         86_400.0,
         "How long events are kept for replay (SSE Last-Event-ID); older ones are pruned (seconds). Webhook deliveries"

@@ -264,6 +264,18 @@ class ApprovalRequestChanged(Conflict):
     title = "The request is not the one that was approved"
 
 
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency-key-in-use"
+    title = "A request with this idempotency key is still running"
+    retryable = True
+
+
+class IdempotencyKeyReused(ChamberlainError):
+    code = "idempotency-key-reused"
+    title = "This idempotency key was used with other arguments"
+    status = 422
+
+
 class PolicyInvalid(ChamberlainError):
     code = "policy-invalid"
     title = "Policies are not valid"
@@ -285,6 +297,11 @@ class BadRequest(ChamberlainError):
     code = "bad-request"
     title = "Bad request"
     status = 400
+
+
+class IdempotencyKeyInvalid(BadRequest):
+    code = "idempotency-key-invalid"
+    title = "The idempotency key is not usable"
 
 
 class MalformedJSON(BadRequest):

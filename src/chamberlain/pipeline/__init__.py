@@ -2,6 +2,7 @@
 
 from ._call import Call, Outcome
 from ._gateway import Gateway
+from ._idempotency import CheckIdempotency, IdempotencyKeys
 from ._records import audit_outcome, public_record, read_record, record_row
 from ._stage import Next, Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
@@ -10,8 +11,10 @@ __all__ = [
     "Authenticate",
     "AuthorizeGrant",
     "Call",
+    "CheckIdempotency",
     "Execute",
     "Gateway",
+    "IdempotencyKeys",
     "Next",
     "Outcome",
     "RecordCalls",

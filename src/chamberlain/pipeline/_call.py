@@ -47,6 +47,10 @@ class Call:
     marks: list[tuple[str, float]] = field(default_factory=list)
     span_context: Any = None
     """With tracing on, the OpenTelemetry context of the call's span (stage spans' parent)."""
+    idempotency_key: str | None = None
+    """The caller's ``Idempotency-Key`` (REST header, MCP ``_meta``), if it sent one."""
+    idempotency: Any = None
+    """The key this call holds while it runs (settled where its outcome is recorded)."""
 
     def timings(self) -> dict[str, float]:
         """Milliseconds spent in each stage entered so far, up to now.
@@ -88,6 +92,9 @@ class Outcome:
     """Set when policy parked the call for a human: the approval as the agent sees it."""
     audit_index: int | None = None
     """The index of the call's entry in its tenant's audit log, once written."""
+    replay_of: str | None = None
+    """Set when this is a stored outcome given again for an idempotency key: the id of
+    the call that ran. The caller is shown that id; this call is recorded as a replay."""
 
     @property
     def ok(self) -> bool:
@@ -98,8 +105,15 @@ class Outcome:
         return self.approval is not None and not self.executed
 
     @property
+    def shown_id(self) -> str:
+        """The call id the caller is given: the one that ran, for a replay."""
+        return self.replay_of or self.call.id
+
+    @property
     def decision(self) -> str:
         """``allowed`` once every check passed, even if the handler then failed."""
+        if self.replay_of is not None:
+            return "replayed"
         if self.pending:
             return "parked"
         return "refused" if self.error is not None and not self.executed else "allowed"

@@ -16,6 +16,7 @@ from ..store import Store
 from ..tenants import tenant_exists
 from ..timeutil import utc_now
 from ._call import Call, Outcome
+from ._idempotency import CheckIdempotency, IdempotencyKeys
 from ._records import read_record, record_outcome
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
@@ -42,6 +43,7 @@ class Gateway:
         audit: Any = None,
         tracer: Any = None,
         events: Any = None,
+        idempotency: IdempotencyKeys | None = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -54,6 +56,7 @@ class Gateway:
         self.events = events
         """The ``EventHub`` handlers emit through (``ctx.emit``) and streams read from."""
         self.execute = Execute(self.store, action_timeout_s, events)
+        self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400, lease_s=action_timeout_s + 30)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""
@@ -68,6 +71,7 @@ class Gateway:
             ResolveTenant(self._tenant_exists),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
+            CheckIdempotency(self.idempotency),
             *([policy] if policy is not None else []),
             self.execute,
         ]

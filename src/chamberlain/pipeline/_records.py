@@ -17,7 +17,7 @@ from .. import audit
 from ..store import Store, Transaction, calls
 from ._call import Outcome
 
-ENTRY_KINDS = {"refused": "call.refused", "parked": "call.parked", "allowed": "call.executed"}
+ENTRY_KINDS = {"refused": "call.refused", "parked": "call.parked", "allowed": "call.executed", "replayed": "call.replayed"}
 _ENTRY_FIELDS = (
     "trace_id",
     "surface",
@@ -62,6 +62,8 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
 
 
 def _outcome(outcome: Outcome) -> str:
+    if outcome.replay_of is not None:
+        return "replayed"
     if outcome.pending:
         return "pending"
     if outcome.error is None:
@@ -73,6 +75,8 @@ async def write_record(tx: Transaction, outcome: Outcome) -> None:
     row = record_row(outcome)
     await tx.insert(calls, row)
     outcome.audit_index = await audit_outcome(tx, outcome, row)
+    if outcome.call.idempotency is not None:  # the key's outcome commits with the call's
+        await outcome.call.idempotency.settle(tx, outcome)
     outcome.recorded = True
 
 

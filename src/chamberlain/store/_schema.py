@@ -275,3 +275,20 @@ webhook_attempts = Table(
     Column("error", Text, nullable=True),
     Column("duration_ms", Float, nullable=False),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("principal", String(200), primary_key=True),
+    Column("action", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(80), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("call_id", String(40), nullable=False),
+    Column("response", JSON, nullable=True),
+    Column("locked_until", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+)
+Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_at)

@@ -180,3 +180,13 @@ async def test_protocol_faults_are_json_rpc_errors_and_size_is_capped(demo_serve
         }
         too_large = await http.post(demo_server.mcp_url, content=orjson.dumps(big))
         assert too_large.status_code == 413
+
+
+async def test_an_idempotency_key_in_meta_makes_a_retry_a_replay(demo_server: DemoServer) -> None:
+    args = {"order_id": "o_1003", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "retried"}
+    meta = {"chamberlain/idempotency_key": "mcp-retry-1"}
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        first = await s.call_tool("orders.refund", args, meta=meta)
+        again = await s.call_tool("orders.refund", args, meta=meta)
+    assert not first.is_error and again.structured_content == first.structured_content
+    assert again.meta == {**(first.meta or {}), "chamberlain/idempotent_replayed": True}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from chamberlain.errors import ERROR_BASE_URI
@@ -348,3 +349,27 @@ def test_audit_log_checkpoint_entries_and_proofs(client: httpx.Client, demo_serv
     assert_problem(client.get("/v1/audit/consistency?from=0", headers=bearer(token)), 400, "bad-request")
     assert_problem(client.get("/v1/audit/entries/99999999", headers=bearer(token)), 404, "audit-entry-not-found")
     assert_problem(client.get("/v1/audit/checkpoint"), 401, "grant-missing")
+
+
+def test_an_idempotency_key_makes_a_retry_a_replay(client: httpx.Client, demo_server: DemoServer) -> None:
+    headers = {**bearer(demo_server.grants[ACME]), "Idempotency-Key": "rest-retry-1"}
+    body = {"order_id": "o_1002", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "retried"}
+    first = client.post("/v1/actions/orders.refund", json=body, headers=headers)
+    again = client.post("/v1/actions/orders.refund", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert "idempotent-replayed" not in first.headers and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and again.headers["chamberlain-call-id"] == first.json()["call_id"]
+    other = client.post("/v1/actions/orders.refund", json={**body, "reason": "changed"}, headers=headers)
+    reused = assert_problem(other, 422, "idempotency-key-reused")
+    assert reused["first_call_id"] == first.json()["call_id"]
+    bad = client.post("/v1/actions/orders.refund", json=body, headers={**headers, "Idempotency-Key": "two words"})
+    assert_problem(bad, 400, "idempotency-key-invalid")
+
+
+def test_a_key_in_use_says_when_to_retry() -> None:
+    from chamberlain.errors import IdempotencyKeyInUse
+    from chamberlain.surfaces.rest._problems import problem_response
+
+    resp = problem_response(IdempotencyKeyInUse("still running", first_call_id="call_x", retry_after=0.2))
+    assert resp.status_code == 409 and resp.headers["retry-after"] == "1"
+    assert orjson.loads(resp.body)["retryable"] is True

@@ -80,6 +80,23 @@ def _status_tool() -> types.Tool:
     )
 
 
+IDEMPOTENCY_KEY = "chamberlain/idempotency_key"
+"""Where a ``tools/call`` carries its idempotency key: ``params._meta`` (MCP has no headers
+of its own over stdio, and ``_meta`` is the protocol's place for such request data)."""
+
+
+def _meta(outcome: Outcome) -> dict[str, Any]:
+    meta: dict[str, Any] = {"chamberlain/call_id": outcome.shown_id}
+    if outcome.replay_of is not None:
+        meta["chamberlain/idempotent_replayed"] = True
+    return meta
+
+
+def _meta_key(meta: Any) -> str | None:
+    value = meta.get(IDEMPOTENCY_KEY) if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _meta_traceparent(meta: Any) -> str | None:
     """W3C trace context in the request's ``_meta`` (the MCP convention for clients that
     cannot set HTTP headers, or talk over stdio); an HTTP header wins."""
@@ -117,7 +134,11 @@ class McpSurface:
         except ChamberlainError as err:
             raise MCPError(AUTH_ERROR_CODE, err.detail, err.to_problem()) from err
 
-    async def _run(self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Any, meta: Any = None) -> Outcome:
+    async def _run(
+        self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Any, meta: Any = None, keyed: bool = False
+    ) -> Outcome:
+        """Send a call through the gateway; ``keyed`` tool calls honour an idempotency key
+        (in ``_meta``, or the HTTP ``Idempotency-Key`` header); resource reads do not."""
         headers = _headers(ctx)
         traceparent = headers.get("traceparent") or _meta_traceparent(meta)
         call = Call(
@@ -128,6 +149,7 @@ class McpSurface:
             trace_id=trace_id_from_traceparent(traceparent),
             traceparent=traceparent,
             requested_tenant=requested_tenant(headers),
+            idempotency_key=(_meta_key(meta) or headers.get("idempotency-key")) if keyed else None,
         )
         return await self.gateway.call(call)
 
@@ -138,26 +160,27 @@ class McpSurface:
     async def call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         if params.name == STATUS_TOOL:
             return await self._call_status(ctx, params.arguments or {})
-        outcome = await self._run(ctx, params.name, params.arguments if params.arguments is not None else {}, params.meta)
+        arguments = params.arguments if params.arguments is not None else {}
+        outcome = await self._run(ctx, params.name, arguments, params.meta, keyed=True)
         if outcome.pending:
             return _pending(outcome)
         if outcome.error is None:
             if outcome.call.action is not None and outcome.call.action.contract.is_content:
-                return types.CallToolResult(content=outcome.result["content"], _meta={"chamberlain/call_id": outcome.call.id})
+                return types.CallToolResult(content=outcome.result["content"], _meta=_meta(outcome))
             text = orjson.dumps(outcome.result).decode()
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=text)],
                 structured_content=outcome.result,
-                _meta={"chamberlain/call_id": outcome.call.id},
+                _meta=_meta(outcome),
             )
-        problem = outcome.error.to_problem(call_id=outcome.call.id)
+        problem = outcome.error.to_problem(call_id=outcome.shown_id)
         if isinstance(outcome.error, UnknownAction):
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}", problem)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=f"{outcome.error.title}: {outcome.error.detail}")],
             structured_content=problem,
             is_error=True,
-            _meta={"chamberlain/call_id": outcome.call.id},
+            _meta=_meta(outcome),
         )
 
     async def _call_status(self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]) -> types.CallToolResult:
@@ -232,7 +255,7 @@ def _pending(outcome: Outcome) -> types.CallToolResult:
     """A parked call: not a result yet, so not the tool's output schema. It is marked as an
     error result so clients do not hold it to that schema, and says plainly what to do next."""
     approval = outcome.approval or {}
-    call_id = outcome.call.id
+    call_id = outcome.shown_id
     text = (
         f"Pending approval: {'; '.join(approval.get('why', [])) or 'a human must approve this call'}. "
         f"Nothing has happened yet. Approval {approval.get('id')} needs {approval.get('approvals_required')} approver(s) "
@@ -255,7 +278,7 @@ def _pending(outcome: Outcome) -> types.CallToolResult:
         content=[types.TextContent(type="text", text=text)],
         structured_content=body,
         is_error=True,
-        _meta={"chamberlain/call_id": call_id, "chamberlain/status": "pending_approval"},
+        _meta={**_meta(outcome), "chamberlain/status": "pending_approval"},
     )
 
 

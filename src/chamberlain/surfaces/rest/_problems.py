@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ def problem_response(
             "Bearer" if isinstance(error, GrantMissing) else f'Bearer error="invalid_token", error_description="{error.title}"'
         )
         headers.setdefault("WWW-Authenticate", challenge)
+    if "retry_after" in error.extra:  # RFC 9110: whole seconds
+        headers.setdefault("Retry-After", str(math.ceil(error.extra["retry_after"])))
     return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -102,19 +102,23 @@ class RestSurface:
             traceparent=request.headers.get("traceparent"),
             requested_tenant=requested_tenant(request.headers),
             transport_error=body_error,
+            idempotency_key=request.headers.get("idempotency-key"),
         )
         outcome = await self.gateway.call(call)
-        headers = {"Chamberlain-Call-Id": call.id, "Chamberlain-Trace-Id": call.trace_id}
+        call_id = outcome.shown_id
+        headers = {"Chamberlain-Call-Id": call_id, "Chamberlain-Trace-Id": call.trace_id}
+        if outcome.replay_of is not None:
+            headers["Idempotent-Replayed"] = "true"
         if outcome.error is not None:
-            response = problem_response(outcome.error, instance=f"/v1/calls/{call.id}", call_id=call.id)
+            response = problem_response(outcome.error, instance=f"/v1/calls/{call_id}", call_id=call_id)
             response.headers.update(headers)
             return response
         if outcome.pending:
             # Parked for a human: accepted, not done. The record is where the result will appear.
-            pending = {"call_id": call.id, "action": call.action_name, "status": "pending_approval", "approval": outcome.approval}
-            return JSONResponse(pending, status_code=202, headers={**headers, "Location": f"/v1/calls/{call.id}"})
+            pending = {"call_id": call_id, "action": call.action_name, "status": "pending_approval", "approval": outcome.approval}
+            return JSONResponse(pending, status_code=202, headers={**headers, "Location": f"/v1/calls/{call_id}"})
         body = {
-            "call_id": call.id,
+            "call_id": call_id,
             "action": call.action_name,
             "version": call.action.version if call.action else None,
             "result": outcome.result,
