@@ -50,6 +50,7 @@ def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
         "x-chamberlain-risk": action.risk,
         "x-chamberlain-version": action.version,
         "security": [{"grant": []}],
+        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
         "responses": {
             "200": {
@@ -72,12 +73,25 @@ def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
             "400": _problem("Malformed request"),
             "401": _problem("Grant missing, invalid or expired"),
             "403": _problem("Grant does not allow this action"),
+            "409": _problem("A request with this Idempotency-Key is still running; retry after Retry-After"),
             "413": _problem("Body too large"),
-            "422": _problem("Arguments break the input contract, or the action refused"),
+            "422": _problem("Arguments break the input contract, the action refused, or the Idempotency-Key was reused"),
             "500": _problem("Internal error"),
             "503": _problem("Revocation state unreadable; retry"),
         },
     }
+
+
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Run this call at most once: a retry with the same key and arguments gets the first outcome again"
+        " (with Idempotent-Replayed: true). 1 to 255 visible ASCII characters; kept 24 hours by default."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
 
 
 def openapi_document(surface: Surface, server_url: str | None = None) -> dict[str, Any]:
