@@ -95,6 +95,7 @@ __all__ = [
     "UnknownAction",
     "UnknownEventType",
     "all_error_types",
+    "catalogue",
 ]
 
 
@@ -105,6 +106,9 @@ class ChamberlainError(Exception):
     title: ClassVar[str] = "Error"
     status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
+    advice: ClassVar[str] = "Base class; not sent on its own."
+    """What a client should do about it: whether to retry, and what to change. Every
+    class states its own (a test holds them to it); it is served at ``/errors/<code>``."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -134,6 +138,7 @@ class ChamberlainError(Exception):
 class AuthenticationError(ChamberlainError):
     code = "authentication-required"
     title = "Authentication required"
+    advice = "Base class of the grant errors below."
     status = 401
 
     verified: Any = None
@@ -144,192 +149,237 @@ class AuthenticationError(ChamberlainError):
 class GrantMissing(AuthenticationError):
     code = "grant-missing"
     title = "No grant presented"
+    advice = "Send a grant as `Authorization: Bearer <grant>`."
 
 
 class GrantInvalid(AuthenticationError):
     code = "grant-invalid"
     title = "Grant is not valid"
+    advice = "The signature does not verify (forged or tampered) or the key is unknown; get a new grant."
 
 
 class GrantMalformed(GrantInvalid):
     code = "grant-malformed"
     title = "Grant is not a well-formed token"
+    advice = "The token is cut short or not a grant at all; send it whole."
 
 
 class GrantWrongTenant(GrantInvalid):
     code = "grant-wrong-tenant"
     title = "Grant belongs to another tenant"
+    advice = "Use a grant of the tenant you address (or drop the `Chamberlain-Tenant` header)."
 
 
 class GrantWrongAudience(GrantInvalid):
     code = "grant-wrong-audience"
     title = "Grant was issued for another gateway"
+    advice = "The grant was issued for another gateway; get one from this gateway's operator."
 
 
 class GrantWidened(GrantInvalid):
     code = "grant-widened"
     title = "An attenuation block tries to add rights"
+    advice = "A block appended to the grant declares rights; attenuation may only add checks. Derive it again."
 
 
 class GrantNotYetValid(AuthenticationError):
     code = "grant-not-yet-valid"
     title = "Grant is not valid yet"
+    advice = "Wait until the grant's start time (`not_before`)."
 
 
 class GrantUsedUp(AuthenticationError):
     code = "grant-used-up"
     title = "Grant has no uses left"
+    advice = "The grant allowed a fixed number of calls and has used them; a replay is refused. Ask for a new one."
 
 
 class GrantExpired(AuthenticationError):
     code = "grant-expired"
     title = "Grant has expired"
+    advice = "Get a fresh grant; the `grant_id` field says which one expired."
 
 
 class GrantRevoked(AuthenticationError):
     code = "grant-revoked"
     title = "Grant has been revoked"
+    advice = "The grant (or one it was derived from) was revoked; ask for a new one."
 
 
 class PermissionDenied(ChamberlainError):
     code = "permission-denied"
     title = "Grant does not allow this action"
+    advice = "Ask for a grant that covers the action; `allowed_actions` lists what this one covers."
     status = 403
 
 
 class ConstraintViolated(PermissionDenied):
     code = "constraint-violated"
     title = "Arguments break the grant's constraints"
+    advice = "Stay within the grant's `constraints` (listed in the problem) or ask for a wider grant."
 
 
 class PolicyDenied(PermissionDenied):
     code = "policy-denied"
     title = "A tenant policy does not allow this call"
+    advice = "A tenant policy forbids this call (`policies` names them) or none permits it. Do not retry unchanged."
 
 
 class ApproverRequired(PermissionDenied):
     code = "approver-required"
     title = "Only an approver of this tenant may do this"
+    advice = "Only principals with the approver role in the tenant may list or decide approvals."
 
 
 class ApproverInChain(PermissionDenied):
     code = "approver-in-chain"
     title = "The requester, or anyone it acts for, cannot approve its own call"
+    advice = "The agent that asked, or anyone it acts for, cannot approve its own call; ask another approver."
 
 
 class NotFound(ChamberlainError):
     code = "not-found"
     title = "Not found"
+    advice = "No such endpoint; see `/openapi.json`."
     status = 404
 
 
 class UnknownAction(NotFound):
     code = "unknown-action"
     title = "No such action"
+    advice = "List the actions your grant may call with `GET /v1/actions` or MCP `tools/list`."
 
 
 class CallNotFound(NotFound):
     code = "call-not-found"
     title = "No such call record"
+    advice = "Check the id; records are visible to their own tenant only."
 
 
 class ApprovalNotFound(NotFound):
     code = "approval-not-found"
     title = "No such approval"
+    advice = "Check the id; approvals are visible to their own tenant only."
 
 
 class AuditEntryNotFound(NotFound):
     code = "audit-entry-not-found"
     title = "No such audit log entry"
+    advice = "The index is at or beyond the log's size; read `GET /v1/audit/checkpoint` for the size."
 
 
 class Conflict(ChamberlainError):
     code = "conflict"
     title = "The request conflicts with the current state"
+    advice = "Base class of the approval conflicts below; re-read the current state before trying again."
     status = 409
 
 
 class ApprovalClosed(Conflict):
     code = "approval-closed"
     title = "The approval is no longer open"
+    advice = "The approval was already decided, expired or ran; `status` says which. Nothing more to do."
 
 
 class ApprovalAlreadyGiven(Conflict):
     code = "approval-already-given"
     title = "This approver has already decided"
+    advice = "This approver has decided already; another approver must give the next approval."
 
 
 class ApprovalRequestChanged(Conflict):
     code = "approval-request-changed"
     title = "The request is not the one that was approved"
+    advice = "The request differs from the `request_hash` you reviewed; review it again."
 
 
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency-key-in-use"
     title = "A request with this idempotency key is still running"
+    advice = (
+        "The first request with this key has not finished. Retry after `retry_after` seconds (the "
+        "`Retry-After` header) with the same key: you get its outcome once it is done."
+    )
     retryable = True
 
 
 class IdempotencyKeyReused(ChamberlainError):
     code = "idempotency-key-reused"
     title = "This idempotency key was used with other arguments"
+    advice = (
+        "The key was first used with other arguments (`fingerprint` differs). Use a new key for a new "
+        "request; resend the original arguments to get the original outcome."
+    )
     status = 422
 
 
 class PolicyInvalid(ChamberlainError):
     code = "policy-invalid"
     title = "Policies are not valid"
+    advice = (
+        "Policy validation at load (CLI, policy folder): `errors` lists each problem by file and policy id; "
+        "nothing changed. `PUT /v1/policies` answers `invalid-input` instead."
+    )
     status = 422
 
 
 class InvalidInput(ChamberlainError):
     code = "invalid-input"
     title = "Arguments do not match the action's input contract"
+    advice = "Fix the arguments: `errors` lists each problem with its location (`loc`)."
     status = 422
 
 
 class UnknownEventType(InvalidInput):
     code = "unknown-event-type"
     title = "No such event type"
+    advice = "Subscribe to types listed by `GET /v1/events/types`; `types` takes exact names or `prefix.*`."
 
 
 class BadRequest(ChamberlainError):
     code = "bad-request"
     title = "Bad request"
+    advice = "Base class of the two below; sent as itself for other unusable requests."
     status = 400
 
 
 class IdempotencyKeyInvalid(BadRequest):
     code = "idempotency-key-invalid"
     title = "The idempotency key is not usable"
+    advice = "Send 1 to 255 visible ASCII characters (a UUID is a good key)."
 
 
 class MalformedJSON(BadRequest):
     code = "malformed-json"
     title = "Body is not valid JSON"
+    advice = "Send a valid JSON object as the body."
 
 
 class BodyTooLarge(BadRequest):
     code = "body-too-large"
     title = "Request body too large"
+    advice = "Send less; `limit` is the largest body accepted, in bytes."
     status = 413
 
 
 class MethodNotAllowed(ChamberlainError):
     code = "method-not-allowed"
     title = "Method not allowed"
+    advice = "Use a method the endpoint offers (the `Allow` header); `/mcp` takes POST only, it keeps no streams."
     status = 405
 
 
 class ActionFailed(ChamberlainError):
     code = "action-failed"
     title = "The action refused the request"
+    advice = "The business refused; `reason` is its stable code. Change the request, do not retry it unchanged."
     status = 422
 
 
 class InternalError(ChamberlainError):
     code = "internal-error"
     title = "Internal error"
+    advice = "Retry later with backoff; nothing was changed. Report the `call_id` if it persists."
     status = 500
     retryable = True
 
@@ -337,12 +387,17 @@ class InternalError(ChamberlainError):
 class AuditLogBroken(ChamberlainError):
     code = "audit-log-broken"
     title = "The audit log contradicts a checkpoint it signed"
+    advice = (
+        "Stop and investigate: the database no longer holds the tree a checkpoint outside it signed "
+        "(restored, truncated or rewritten). Verify an export with `chamberlain audit verify`."
+    )
     status = 500
 
 
 class RevocationUnavailable(ChamberlainError):
     code = "revocation-unavailable"
     title = "Revocation state cannot be read"
+    advice = "Retry shortly: the gateway could not confirm the grant is not revoked, so it refused."
     status = 503
     retryable = True
 
@@ -350,12 +405,16 @@ class RevocationUnavailable(ChamberlainError):
 class EventsGone(ChamberlainError):
     code = "events-gone"
     title = "The events to resume from are no longer kept"
+    advice = (
+        "Reconnect without `Last-Event-ID` (and read current state first): events older than the retention window were pruned."
+    )
     status = 410
 
 
 class SlowConsumer(ChamberlainError):
     code = "slow-consumer"
     title = "The event stream fell too far behind"
+    advice = "Read faster, or filter by type or subject; reconnect with `Last-Event-ID` set to the last `id` you got to resume."
     status = 503
     retryable = True
 
@@ -372,6 +431,21 @@ class ActionError(Exception):
         self.message = message
         self.code = code
         self.extra = extra
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every problem type the gateway can send, with what to do about it."""
+    return [
+        {
+            "type": cls("").type_uri,
+            "code": cls.code,
+            "title": cls.title,
+            "status": cls.status,
+            "retryable": cls.retryable,
+            "advice": cls.advice,
+        }
+        for cls in all_error_types()
+    ]
 
 
 def all_error_types() -> list[type[ChamberlainError]]:

@@ -373,3 +373,22 @@ def test_a_key_in_use_says_when_to_retry() -> None:
     resp = problem_response(IdempotencyKeyInUse("still running", first_call_id="call_x", retry_after=0.2))
     assert resp.status_code == 409 and resp.headers["retry-after"] == "1"
     assert orjson.loads(resp.body)["retryable"] is True
+
+
+def test_every_problem_type_is_served_at_its_own_page(client: httpx.Client) -> None:
+    from chamberlain.errors import all_error_types
+
+    listed = client.get("/errors").json()["errors"]
+    assert [e["code"] for e in listed] == [cls.code for cls in all_error_types()]
+    for cls in all_error_types():
+        assert "advice" in cls.__dict__, f"{cls.__name__} says what to do about it"
+    page = client.get("/errors/idempotency-key-in-use", headers={"Accept": "application/json"}).json()
+    assert page["status"] == 409 and page["retryable"] is True and "Retry-After" in page["advice"]
+    assert page["type"] == "https://chamberlain.dev/errors/idempotency-key-in-use"
+    human = client.get("/errors/grant-expired", headers={"Accept": "text/html"})
+    assert human.headers["content-type"].startswith("text/html") and "Get a fresh grant" in human.text
+    assert_problem(client.get("/errors/no-such-thing"), 404, "not-found")
+    # A refusal's type names the page that explains it.
+    refused = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"})
+    code = refused.json()["type"].rsplit("/", 1)[1]
+    assert client.get(f"/errors/{code}", headers={"Accept": "application/json"}).json()["code"] == "grant-missing"

@@ -20,6 +20,7 @@ from .._credentials import presented_grant, requested_tenant
 from ._approvals import ApprovalRoutes
 from ._audit import AuditRoutes
 from ._body import read_json
+from ._errors import error_routes
 from ._events import EventRoutes
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
@@ -58,6 +59,7 @@ class RestSurface:
             Route("/v1/policies", self.put_policies, methods=["PUT"]),
             *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
             *(AuditRoutes(self.gateway, self.anonymous_grant).routes if self.gateway.audit is not None else []),
+            *error_routes(),
             *(
                 EventRoutes(self.gateway, self.anonymous_grant, self.heartbeat_s).routes
                 if self.gateway.events is not None
