@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,8 @@ def demo_gateway(data: Path) -> Iterator[tuple[str, str]]:
 
 
 def ask_for_refund(client: httpx.Client) -> dict[str, Any]:
-    resp = client.post("/v1/actions/orders.refund", json=REFUND)
+    # A money movement needs an idempotency key: a retry with the same key never pays twice.
+    resp = client.post("/v1/actions/orders.refund", json=REFUND, headers={"Idempotency-Key": str(uuid.uuid4())})
     if resp.status_code != 202:
         raise SystemExit(f"expected 202 Accepted, got {resp.status_code}: {resp.text}")
     body: dict[str, Any] = resp.json()

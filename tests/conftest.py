@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +43,11 @@ async def issue(
 ) -> str:
     grant = await rt.authority.issue(tenant, principal, actions or ["*"], ttl, on_behalf_of=on_behalf_of)
     return grant.token
+
+
+def new_key() -> str:
+    """A fresh idempotency key: what a careful client sends with each new write."""
+    return uuid.uuid4().hex
 
 
 PERMIT_ALL = {"all.cedar": "permit (principal, action, resource);"}

@@ -133,7 +133,7 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(f"  export GRANT={first}")
         click.echo(f'  curl -s {base}/v1/actions -H "Authorization: Bearer $GRANT"')
         click.echo(f'  curl -s -X POST {base}/v1/actions/orders.refund -H "Authorization: Bearer $GRANT" \\')
-        click.echo("       -H 'Content-Type: application/json' \\")
+        click.echo("       -H 'Content-Type: application/json' -H 'Idempotency-Key: refund-o1001-a' \\")
         click.echo(
             '       -d \'{"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}\''
         )

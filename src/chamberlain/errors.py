@@ -82,6 +82,10 @@ __all__ = [
     "GrantWidened",
     "GrantWrongAudience",
     "GrantWrongTenant",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyInvalid",
+    "IdempotencyKeyRequired",
+    "IdempotencyKeyReused",
     "InternalError",
     "InvalidInput",
     "MalformedJSON",
@@ -347,6 +351,15 @@ class IdempotencyKeyInvalid(BadRequest):
     code = "idempotency-key-invalid"
     title = "The idempotency key is not usable"
     advice = "Send 1 to 255 visible ASCII characters (a UUID is a good key)."
+
+
+class IdempotencyKeyRequired(BadRequest):
+    code = "idempotency-key-required"
+    title = "This action needs an idempotency key"
+    advice = (
+        "Send an `Idempotency-Key` header (MCP: `chamberlain/idempotency_key` in `_meta`): a new value, such as a"
+        " UUID, for each operation, and the same value when you retry it."
+    )
 
 
 class MalformedJSON(BadRequest):

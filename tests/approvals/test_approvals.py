@@ -21,7 +21,7 @@ from chamberlain.errors import (
 from chamberlain.pipeline import Call
 from chamberlain.store import approvals, calls
 from chamberlain.tenants import create_tenant
-from tests.conftest import issue, make_runtime
+from tests.conftest import issue, make_runtime, new_key
 from tests.pipeline.test_gateway import add_order, count, record
 
 BIG = {"order_id": "o_1", "amount": {"amount_minor": 20_000, "currency": "EUR"}, "reason": "broken on arrival"}
@@ -29,7 +29,7 @@ BIG = {"order_id": "o_1", "amount": {"amount_minor": 20_000, "currency": "EUR"},
 
 async def park(rt: Runtime, token: str | None = None, arguments: dict[str, Any] | None = None) -> Any:
     token = token or await issue(rt, principal="agent:support", on_behalf_of="user:carol")
-    out = await rt.gateway.call(Call("orders.refund", arguments or BIG, token, "test"))
+    out = await rt.gateway.call(Call("orders.refund", arguments or BIG, token, "test", idempotency_key=new_key()))
     assert out.pending and out.error is None, out.error
     return out
 

@@ -13,7 +13,7 @@ from chamberlain.cli import main
 from chamberlain.demo.shop import refunds, shop
 from chamberlain.pipeline import Call
 from chamberlain.tenants import create_tenant, tenant_exists
-from tests.conftest import issue, make_runtime
+from tests.conftest import issue, make_runtime, new_key
 from tests.pipeline.test_gateway import add_order, count
 
 BIG = {"order_id": "o_1", "amount": {"amount_minor": 20_000, "currency": "EUR"}, "reason": "lost in transit"}
@@ -33,7 +33,8 @@ def park(data: Path, order: str = "o_1") -> str:
                 await create_tenant(rt.store, rt.keys, "acme", "Acme")
             await add_order(rt, "acme", order, total=50_000)
             token = await issue(rt, principal="agent:support", on_behalf_of="user:carol")
-            out = await rt.gateway.call(Call("orders.refund", {**BIG, "order_id": order}, token, "test"))
+            arguments = {**BIG, "order_id": order}
+            out = await rt.gateway.call(Call("orders.refund", arguments, token, "test", idempotency_key=new_key()))
             assert out.pending, out.error
             return str(out.approval["id"])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import new_key
 from tests.helpers import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,8 @@ def test_demo_prints_grants_that_work(tmp_path: Path) -> None:
         (events_url,) = re.findall(r"curl -N (\S+/v1/events)", banner)
         refund = {"order_id": "o_1001", "amount": {"amount_minor": 500, "currency": "EUR"}, "reason": "damaged"}
         auth = {"Authorization": f"Bearer {grants[0]}"}
-        call_id = httpx.post(f"http://127.0.0.1:{port}/v1/actions/orders.refund", json=refund, headers=auth).json()["call_id"]
+        keyed = {**auth, "Idempotency-Key": new_key()}
+        call_id = httpx.post(f"http://127.0.0.1:{port}/v1/actions/orders.refund", json=refund, headers=keyed).json()["call_id"]
         with httpx.stream("GET", events_url, params={"after": "0"}, headers=auth, timeout=10) as stream:
             lines = stream.iter_lines()
             assert any(line.startswith("data: ") and call_id in line for line in lines)
@@ -106,13 +108,13 @@ def test_tutorial_flow(tmp_path: Path) -> None:
         base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {grant}"}
         ok = httpx.post(
             f"{base}/v1/actions/orders.refund",
-            headers=auth,
+            headers={**auth, "Idempotency-Key": new_key()},
             json={"order_id": "o_1", "amount": {"amount_minor": 1500, "currency": "EUR"}, "reason": "late"},
         )
         assert ok.status_code == 200 and ok.json()["result"]["refunded_by"] == "agent:support"
         refused = httpx.post(
             f"{base}/v1/actions/orders.refund",
-            headers=auth,
+            headers={**auth, "Idempotency-Key": new_key()},
             json={"order_id": "o_1", "amount": {"amount_minor": 9000, "currency": "EUR"}, "reason": "late"},
         )
         assert refused.status_code == 422 and refused.json()["reason"] == "refund-exceeds-order"
@@ -151,7 +153,7 @@ def test_policy_files_load_at_start_and_reload_on_sighup(tmp_path: Path) -> None
         def refund(order: str) -> httpx.Response:
             body = {"order_id": order, "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "lost"}
             url = f"http://127.0.0.1:{port}/v1/actions/orders.refund"
-            return httpx.post(url, json=body, headers={"Authorization": f"Bearer {grant}"})
+            return httpx.post(url, json=body, headers={"Authorization": f"Bearer {grant}", "Idempotency-Key": new_key()})
 
         parked = refund("o_1006")
         assert parked.status_code == 202 and parked.json()["approval"]["policies"] == ["refunds-over-100"]

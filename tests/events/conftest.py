@@ -12,7 +12,7 @@ import pytest
 
 from chamberlain.app import create_app
 from chamberlain.demo import seed, shop
-from tests.conftest import issue, make_runtime
+from tests.conftest import issue, make_runtime, new_key
 from tests.helpers import free_port, serve_in_thread
 from tests.surfaces.rest.test_rest import bearer
 
@@ -59,6 +59,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def refund(client: httpx.Client, token: str, order: str = "o_1006", minor: int = 1) -> str:
     body = {"order_id": order, "amount": {"amount_minor": minor, "currency": "EUR"}, "reason": "test"}
-    resp = client.post("/v1/actions/orders.refund", json=body, headers=bearer(token))
+    resp = client.post("/v1/actions/orders.refund", json=body, headers={**bearer(token), "Idempotency-Key": new_key()})
     assert resp.status_code == 200, resp.text
     return str(resp.json()["call_id"])

@@ -16,6 +16,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated, Subscription, SubscriptionLost
 
+from tests.conftest import new_key
 from tests.events.conftest import ACME, GLOBEX, Server, refund
 from tests.surfaces.rest.test_rest import bearer
 
@@ -41,7 +42,7 @@ def structured(result: Any) -> dict[str, Any]:
 
 async def test_a_parked_call_tells_the_listening_agent_when_a_human_decides(server: Server) -> None:
     async with client(server, server.grants[ACME]) as agent:
-        parked = structured(await agent.call_tool("orders.refund", BIG))
+        parked = structured(await agent.call_tool("orders.refund", {**BIG, "idempotency_key": new_key()}))
         assert parked["status"] == "pending_approval"
         (uri,) = parked["follow"]["listen"]["resource_subscriptions"]
         async with agent.listen(resource_subscriptions=[uri]) as sub:
@@ -64,13 +65,14 @@ async def test_a_resource_is_updated_by_events_about_its_subject_in_its_own_tena
             with httpx.Client(base_url=server.base, timeout=10) as http:
                 refund(http, acme, order="o_1005")
                 body = {"order_id": "o_1004", "amount": {"amount_minor": 1, "currency": "USD"}, "reason": "test"}
-                assert http.post("/v1/actions/orders.refund", json=body, headers=bearer(globex)).status_code == 200
+                keyed = {**bearer(globex), "Idempotency-Key": new_key()}
+                assert http.post("/v1/actions/orders.refund", json=body, headers=keyed).status_code == 200
             assert (await next_update(sub)).uri == "shop://orders/o_1004", "acme's refund of its o_1005 is not globex's"
 
 
 async def test_listening_is_refused_for_what_the_grant_cannot_read(server: Server) -> None:
     async with client(server, server.grants[ACME]) as acme:
-        parked = structured(await acme.call_tool("orders.refund", BIG))
+        parked = structured(await acme.call_tool("orders.refund", {**BIG, "idempotency_key": new_key()}))
     call_uri = parked["follow"]["resource"]
     narrow = await asyncio.to_thread(server.issue, ACME, ["catalog.list_products"])
     cases = [

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from chamberlain.demo import shop
 from chamberlain.store import events as events_table
+from tests.conftest import new_key
 from tests.events.conftest import ACME, GLOBEX, Server, refund
 from tests.events.sse import Message, events, messages, until
 from tests.surfaces.rest.test_rest import assert_problem, bearer
@@ -73,7 +74,8 @@ def test_tenants_never_see_each_others_events(client: httpx.Client, server: Serv
         until(theirs, "live")
         refund(client, acme)
         body = {"order_id": "o_1006", "amount": {"amount_minor": 1, "currency": "USD"}, "reason": "test"}
-        assert client.post("/v1/actions/orders.refund", json=body, headers=bearer(globex)).status_code == 200
+        keyed = {**bearer(globex), "Idempotency-Key": new_key()}
+        assert client.post("/v1/actions/orders.refund", json=body, headers=keyed).status_code == 200
         (first,) = events(theirs, 1)
     assert first.json["tenant"] == GLOBEX and first.json["source"] == f"/tenants/{GLOBEX}"
     assert first.json["data"]["amount"]["currency"] == "USD"
@@ -134,7 +136,8 @@ def test_resuming_from_before_the_retention_window_is_gone(client: httpx.Client,
     token = server.grants[GLOBEX]
     body = {"order_id": "o_1005", "amount": {"amount_minor": 1, "currency": "USD"}, "reason": "test"}
     for _ in range(3):
-        assert client.post("/v1/actions/orders.refund", json=body, headers=bearer(token)).status_code == 200
+        keyed = {**bearer(token), "Idempotency-Key": new_key()}
+        assert client.post("/v1/actions/orders.refund", json=body, headers=keyed).status_code == 200
 
     async def prune(rt) -> int:  # type: ignore[no-untyped-def]
         async with rt.store.transaction() as tx:

@@ -13,7 +13,7 @@ from chamberlain.errors import ConstraintViolated, PermissionDenied
 from chamberlain.grants import attenuate
 from chamberlain.grants._constraints import Constraint, argument_facts
 from chamberlain.pipeline import Call
-from tests.conftest import permit_all
+from tests.conftest import new_key, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order
 
 
@@ -51,9 +51,9 @@ async def test_refund_limit_is_enforced_by_the_grant(runtime: Runtime) -> None:
     grant = await runtime.authority.issue(
         "acme", "agent:support", ["orders.*"], timedelta(hours=1), constraints=["orders.refund: amount.amount_minor <= 5000"]
     )
-    small = await runtime.gateway.call(Call("orders.refund", refund(4000), grant.token, "test"))
+    small = await runtime.gateway.call(Call("orders.refund", refund(4000), grant.token, "test", idempotency_key=new_key()))
     assert small.ok
-    big = await runtime.gateway.call(Call("orders.refund", refund(6000), grant.token, "test"))
+    big = await runtime.gateway.call(Call("orders.refund", refund(6000), grant.token, "test", idempotency_key=new_key()))
     assert isinstance(big.error, ConstraintViolated)
     assert big.error.extra["constraints"] == ["orders.refund: amount.amount_minor <= 5000"]
     assert big.error.type_uri.endswith("/constraint-violated") and big.error.status == 403
@@ -87,10 +87,11 @@ async def test_attenuation_can_add_constraints_but_not_lift_them(runtime: Runtim
     )
     key = (await runtime.keys.published("acme"))[0]["public_key"]
     child = attenuate(parent.token, str(key), constraints=["orders.refund: amount.amount_minor <= 1000"], delegate_to="agent:sub")
-    assert (await runtime.gateway.call(Call("orders.refund", refund(900), child, "test"))).ok
-    assert isinstance((await runtime.gateway.call(Call("orders.refund", refund(2000), child, "test"))).error, ConstraintViolated)
+    assert (await runtime.gateway.call(Call("orders.refund", refund(900), child, "test", idempotency_key=new_key()))).ok
+    over = await runtime.gateway.call(Call("orders.refund", refund(2000), child, "test", idempotency_key=new_key()))
+    assert isinstance(over.error, ConstraintViolated)
     looser = attenuate(child, str(key), constraints=["orders.refund: amount.amount_minor <= 100000"])
-    out = await runtime.gateway.call(Call("orders.refund", refund(2000), looser, "test"))
+    out = await runtime.gateway.call(Call("orders.refund", refund(2000), looser, "test", idempotency_key=new_key()))
     assert isinstance(out.error, ConstraintViolated)
     assert len((await runtime.authority.verify(looser)).constraints) == 3
     # Out of scope stays permission-denied, not a constraint problem.

@@ -12,12 +12,12 @@ from chamberlain.app import Runtime
 from chamberlain.errors import ActionFailed, ConstraintViolated, GrantRevoked, PermissionDenied
 from chamberlain.grants import attenuate
 from chamberlain.pipeline import Call
-from tests.conftest import DemoServer, issue
+from tests.conftest import DemoServer, issue, new_key
 from tests.pipeline.test_gateway import REFUND, add_order
 
 
 async def call(rt: Runtime, token: str, action: str, arguments: dict[str, Any]) -> Any:
-    return await rt.gateway.call(Call(action, arguments, token, "test"))
+    return await rt.gateway.call(Call(action, arguments, token, "test", idempotency_key=new_key()))
 
 
 async def test_delegation_hands_out_less_and_continues_the_chain(runtime: Runtime) -> None:

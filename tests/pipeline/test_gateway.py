@@ -16,7 +16,7 @@ from chamberlain.errors import ActionFailed, CallNotFound, GrantMissing, Interna
 from chamberlain.pipeline import Call
 from chamberlain.store import calls
 from chamberlain.tenants import create_tenant
-from tests.conftest import issue, make_runtime
+from tests.conftest import issue, make_runtime, new_key
 
 
 async def add_order(rt: Runtime, tenant: str, order_id: str = "o_1", total: int = 5000) -> None:
@@ -35,7 +35,7 @@ async def add_order(rt: Runtime, tenant: str, order_id: str = "o_1", total: int 
 
 
 async def run(rt: Runtime, token: str | None, action: str, arguments: Any) -> Any:
-    return await rt.gateway.call(Call(action, arguments, token, "test"))
+    return await rt.gateway.call(Call(action, arguments, token, "test", idempotency_key=new_key()))
 
 
 async def record(rt: Runtime, call_id: str) -> dict[str, Any]:

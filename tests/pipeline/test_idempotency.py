@@ -8,12 +8,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from chamberlain import ActionError, Context, Surface
 from chamberlain.app import Runtime
 from chamberlain.demo.shop import refunds, shop
-from chamberlain.errors import ActionFailed, IdempotencyKeyInUse, IdempotencyKeyInvalid, IdempotencyKeyReused
+from chamberlain.errors import (
+    ActionFailed,
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+)
 from chamberlain.pipeline import Call, Outcome
 from chamberlain.store import approvals, audit_entries, idempotency_keys
 from chamberlain.tenants import create_tenant
@@ -176,3 +183,31 @@ async def test_keys_survive_a_restart_and_expire(tmp_path: Path) -> None:
         await rt.gateway.idempotency.prune()
         await asyncio.sleep(0.6)
         assert await rt.gateway.idempotency.prune() == 1
+
+
+async def test_money_actions_require_a_key_unless_declared_otherwise(runtime: Runtime, tmp_path: Path) -> None:
+    await add_order(runtime, "acme")
+    token = await issue(runtime)
+    unkeyed = await keyed(runtime, token, None)
+    assert isinstance(unkeyed.error, IdempotencyKeyRequired) and unkeyed.error.status == 400
+    assert await count(runtime, refunds) == 0 and (await record(runtime, unkeyed.call.id))["outcome"] == "refused"
+    assert (await keyed(runtime, token, None, "orders.get", {"order_id": "o_1"})).ok, "reads need none"
+
+    surface = Surface("t")
+
+    @surface.action("cash.count", risk="money", idempotency_key="optional")
+    async def count_cash() -> int:
+        return 3
+
+    @surface.action("notes.write", risk="write", idempotency_key="required")
+    async def write_note(text: str) -> str:
+        return text
+
+    async with opened(surface, tmp_path / "t") as rt:
+        token = await issue(rt)
+        assert (await keyed(rt, token, None, "cash.count", {})).ok
+        needs = await keyed(rt, token, None, "notes.write", {"text": "x"})
+        assert isinstance(needs.error, IdempotencyKeyRequired)
+        assert [a.requires_idempotency_key for a in surface] == [False, True]
+    with pytest.raises(ValueError, match="idempotency_key"):
+        surface.action("x.y", risk="write", idempotency_key="always")  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from chamberlain.pipeline import Call
 from chamberlain.policy import default_files
 from chamberlain.tenants import create_tenant
 from tests.approvals.test_approvals import BIG, approvers
-from tests.conftest import issue, permit_all
+from tests.conftest import issue, new_key, permit_all
 from tests.helpers import free_port, serve_in_thread
 from tests.pipeline.test_gateway import add_order
 
@@ -141,7 +141,7 @@ async def test_a_parked_call_and_its_approved_run_share_a_trace(traced: tuple[Ru
     await add_order(rt, "acme", total=50_000)
     token = await issue(rt, principal="agent:support")
     exporter.clear()
-    parked = await rt.gateway.call(Call("orders.refund", BIG, token, "test"))
+    parked = await rt.gateway.call(Call("orders.refund", BIG, token, "test", idempotency_key=new_key()))
     assert parked.pending
     call = by_name(exporter.get_finished_spans())["execute_tool orders.refund"]
     assert dict(call.attributes or {})["chamberlain.approval.id"] == parked.approval["id"]

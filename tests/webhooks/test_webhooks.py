@@ -19,7 +19,7 @@ from chamberlain.pipeline import Call
 from chamberlain.store import audit_entries, calls, events, webhook_attempts, webhook_deliveries, webhook_endpoints
 from chamberlain.tenants import create_tenant
 from chamberlain.webhooks import Webhooks, backoff_s
-from tests.conftest import issue, make_runtime, permit_all
+from tests.conftest import issue, make_runtime, new_key, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order
 from tests.webhooks.receiver import receiver
 
@@ -41,7 +41,7 @@ async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 async def call(rt: Runtime, action: str, arguments: dict[str, Any], token: str) -> Any:
-    return await rt.gateway.call(Call(action, arguments, token, "test"))
+    return await rt.gateway.call(Call(action, arguments, token, "test", idempotency_key=new_key()))
 
 
 async def register(rt: Runtime, url: str, types: list[str], tenant: str = "acme", token: str | None = None) -> dict[str, Any]:

@@ -27,6 +27,16 @@ class Action:
     mime_type: str | None = None
     approval_ttl_s: float | None = None
     """How long a call parked for approval waits before it expires (default: the gateway's)."""
+    idempotency_key: str | None = None
+    """``"required"`` or ``"optional"``; unset, ``money`` actions require one."""
+
+    @property
+    def requires_idempotency_key(self) -> bool:
+        """Whether a call must carry an idempotency key: a retried money movement must
+        never move money twice, so those do unless declared otherwise."""
+        if self.idempotency_key is None:
+            return self.risk == "money"
+        return self.idempotency_key == "required"
 
     @property
     def hints(self) -> dict[str, bool]:
@@ -48,5 +58,6 @@ class Action:
             "input_schema": self.contract.input_schema,
             "output_schema": self.contract.output_schema,
             "limits": {},
+            "idempotency_key": "required" if self.requires_idempotency_key else "optional",
             **({"resource": self.resource} if self.resource else {}),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._action import Action
 from ._contract import build_contract
@@ -44,13 +44,16 @@ class Surface:
         resource: str | None = None,
         mime_type: str | None = None,
         approval_ttl_s: float | None = None,
+        idempotency_key: Literal["required", "optional"] | None = None,
     ) -> Callable[[F], F]:
         """Declare ``fn`` as action ``name``; contracts come from its type hints.
 
         ``resource`` also publishes a read action as an MCP resource at that URI
         (or URI template: ``shop://orders/{order_id}`` fills the ``order_id`` argument).
         ``approval_ttl_s`` is how long a call of this action parked for approval waits
-        for its approvers before it expires.
+        for its approvers before it expires. ``idempotency_key="required"`` refuses calls
+        without an idempotency key (the default for ``money`` actions; ``"optional"``
+        lifts it).
         """
         if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
@@ -60,6 +63,8 @@ class Surface:
             raise ValueError("version must be a positive integer")
         if approval_ttl_s is not None and approval_ttl_s <= 0:
             raise ValueError(f"{name}: approval_ttl_s must be positive")
+        if idempotency_key not in (None, "required", "optional"):
+            raise ValueError(f"{name}: idempotency_key is 'required' or 'optional'")
         if resource is not None and risk != "read":
             raise ValueError(f"{name}: only read actions can be published as resources")
 
@@ -85,6 +90,7 @@ class Surface:
                 resource=resource,
                 mime_type=mime_type,
                 approval_ttl_s=approval_ttl_s,
+                idempotency_key=idempotency_key,
             )
             return fn
 

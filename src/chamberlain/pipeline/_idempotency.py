@@ -29,7 +29,13 @@ from typing import Any
 
 from sqlalchemy import and_, delete, update
 
-from ..errors import ActionFailed, IdempotencyKeyInUse, IdempotencyKeyInvalid, IdempotencyKeyReused
+from ..errors import (
+    ActionFailed,
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+)
 from ..store import Store, Transaction, idempotency_keys
 from ..timeutil import utc_now
 from ._call import Call, Outcome
@@ -158,6 +164,9 @@ class CheckIdempotency:
     async def __call__(self, call: Call, next: Next) -> Outcome:
         key = call.idempotency_key
         if key is None:
+            assert call.action is not None
+            if call.action.requires_idempotency_key:
+                return Outcome(call, error=IdempotencyKeyRequired(f"{call.action.name} must be called with an idempotency key"))
             return await next(call)
         if not KEY.fullmatch(key):
             return Outcome(call, error=IdempotencyKeyInvalid("an idempotency key is 1 to 255 visible ASCII characters"))

@@ -12,7 +12,7 @@ from mcp import ClientSession, MCPError
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import DemoServer
+from tests.conftest import DemoServer, new_key
 
 ACME, GLOBEX = "acme-shop", "globex-store"
 
@@ -43,12 +43,14 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
         "chamberlain.call_status",
     }
     refund = tools["orders.refund"]
-    assert refund.input_schema["required"] == ["order_id", "amount", "reason"]
+    # A money tool takes an idempotency key as an argument (a model can send and resend it).
+    assert refund.input_schema["required"] == ["order_id", "amount", "reason", "idempotency_key"]
+    assert "idempotency_key" not in tools["orders.get"].input_schema["properties"]
     assert refund.output_schema is not None and refund.output_schema["type"] == "object"
     assert refund.annotations is not None
     assert (refund.annotations.read_only_hint, refund.annotations.destructive_hint) == (False, True)
     assert tools["orders.get"].annotations.read_only_hint is True  # type: ignore[union-attr]
-    assert refund.meta == {"chamberlain/risk": "money", "chamberlain/version": 1}
+    assert refund.meta == {"chamberlain/risk": "money", "chamberlain/version": 1, "chamberlain/idempotency_key": "required"}
 
 
 async def test_call_returns_structured_content_and_a_record(demo_server: DemoServer) -> None:
@@ -68,9 +70,10 @@ async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoSe
         bad = await s.call_tool("orders.get", {"order_idx": "o_1"})
         assert bad.is_error
         assert bad.structured_content["type"].endswith("/invalid-input")  # type: ignore[index]
-        refused = await s.call_tool(
-            "orders.refund", {"order_id": "o_1001", "amount": {"amount_minor": 9_000, "currency": "EUR"}, "reason": "test"}
-        )
+        too_much = {"order_id": "o_1001", "amount": {"amount_minor": 9_000, "currency": "EUR"}, "reason": "test"}
+        unkeyed = await s.call_tool("orders.refund", too_much)
+        assert unkeyed.is_error and unkeyed.structured_content["code"] == "idempotency-key-required"  # type: ignore[index]
+        refused = await s.call_tool("orders.refund", {**too_much, "idempotency_key": new_key()})
         assert refused.is_error and refused.structured_content["reason"] == "refund-exceeds-order"  # type: ignore[index]
         with pytest.raises(MCPError) as unknown:
             await s.call_tool("orders.nope", {})
@@ -136,7 +139,7 @@ async def test_parked_call_is_a_pending_result_the_agent_can_follow(demo_server:
     big = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "never arrived"}
     rita = await demo_server.issue(ACME, ["calls.read"], principal="human:rita")
     async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
-        parked = await s.call_tool("orders.refund", big)
+        parked = await s.call_tool("orders.refund", {**big, "idempotency_key": new_key()})
         body = parked.structured_content
         assert parked.is_error and body["status"] == "pending_approval"  # type: ignore[index]
         assert body["follow"]["tool"] == "chamberlain.call_status" and "do not repeat" in parked.content[0].text  # type: ignore[index,union-attr]
@@ -190,3 +193,13 @@ async def test_an_idempotency_key_in_meta_makes_a_retry_a_replay(demo_server: De
         again = await s.call_tool("orders.refund", args, meta=meta)
     assert not first.is_error and again.structured_content == first.structured_content
     assert again.meta == {**(first.meta or {}), "chamberlain/idempotent_replayed": True}
+
+
+async def test_a_model_can_send_the_key_as_an_argument(demo_server: DemoServer) -> None:
+    args = {"order_id": "o_1003", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "model retry"}
+    key = new_key()
+    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        first = await s.call_tool("orders.refund", {**args, "idempotency_key": key})
+        again = await s.call_tool("orders.refund", {**args, "idempotency_key": key})
+    assert not first.is_error and again.structured_content == first.structured_content
+    assert (again.meta or {}).get("chamberlain/idempotent_replayed") is True

@@ -392,3 +392,15 @@ def test_every_problem_type_is_served_at_its_own_page(client: httpx.Client) -> N
     refused = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"})
     code = refused.json()["type"].rsplit("/", 1)[1]
     assert client.get(f"/errors/{code}", headers={"Accept": "application/json"}).json()["code"] == "grant-missing"
+
+
+def test_the_action_list_says_which_actions_need_a_key(client: httpx.Client, demo_server: DemoServer) -> None:
+    listed = {a["name"]: a for a in client.get("/v1/actions", headers=bearer(demo_server.grants[ACME])).json()["actions"]}
+    assert listed["orders.refund"]["idempotency_key"] == "required" and listed["orders.get"]["idempotency_key"] == "optional"
+    spec = client.get("/openapi.json").json()["paths"]
+    (refund_key,) = spec["/v1/actions/orders.refund"]["post"]["parameters"]
+    assert refund_key["name"] == "Idempotency-Key" and refund_key["required"] is True
+    assert spec["/v1/actions/orders.get"]["post"]["parameters"][0]["required"] is False
+    body = {"order_id": "o_1002", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "no key"}
+    unkeyed = client.post("/v1/actions/orders.refund", json=body, headers=bearer(demo_server.grants[ACME]))
+    assert_problem(unkeyed, 400, "idempotency-key-required")

@@ -41,13 +41,36 @@ def _headers(ctx: ServerRequestContext[Any, Any]) -> Any:
     return getattr(request, "headers", None) or {}
 
 
+KEY_ARGUMENT = "idempotency_key"
+"""The tool argument that carries an idempotency key for clients that cannot set ``_meta``
+(most model-driven ones): the surface takes it out before the action sees the arguments."""
+
+
+def _keyed_schema(action: Action) -> dict[str, Any]:
+    """The input schema with ``idempotency_key`` added for writes (required where the
+    action requires a key), so a model can send one and resend it on a retry."""
+    schema = action.contract.input_schema
+    if action.risk == "read" or KEY_ARGUMENT in schema.get("properties", {}):
+        return schema
+    key = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "description": "A unique value for this operation (a UUID); send the same value if you retry it, so it runs once.",
+    }
+    keyed = {**schema, "properties": {**schema.get("properties", {}), KEY_ARGUMENT: key}}
+    if action.requires_idempotency_key:
+        keyed["required"] = [*schema.get("required", []), KEY_ARGUMENT]
+    return keyed
+
+
 def _tool(action: Action) -> types.Tool:
     hints = action.hints
     return types.Tool(
         name=action.name,
         title=action.title,
         description=action.description,
-        input_schema=action.contract.input_schema,
+        input_schema=_keyed_schema(action),
         output_schema=None if action.contract.is_content else action.contract.output_schema,
         annotations=types.ToolAnnotations(
             title=action.title,
@@ -56,7 +79,11 @@ def _tool(action: Action) -> types.Tool:
             idempotent_hint=hints["idempotentHint"],
             open_world_hint=hints["openWorldHint"],
         ),
-        _meta={"chamberlain/risk": action.risk, "chamberlain/version": action.version},
+        _meta={
+            "chamberlain/risk": action.risk,
+            "chamberlain/version": action.version,
+            "chamberlain/idempotency_key": "required" if action.requires_idempotency_key else "optional",
+        },
     )
 
 
@@ -161,7 +188,9 @@ class McpSurface:
         if params.name == STATUS_TOOL:
             return await self._call_status(ctx, params.arguments or {})
         arguments = params.arguments if params.arguments is not None else {}
-        outcome = await self._run(ctx, params.name, arguments, params.meta, keyed=True)
+        key = self._key_argument(params.name, arguments)
+        meta = {IDEMPOTENCY_KEY: key, **(params.meta or {})} if key is not None else params.meta
+        outcome = await self._run(ctx, params.name, arguments, meta, keyed=True)
         if outcome.pending:
             return _pending(outcome)
         if outcome.error is None:
@@ -182,6 +211,14 @@ class McpSurface:
             is_error=True,
             _meta=_meta(outcome),
         )
+
+    def _key_argument(self, name: str, arguments: Any) -> str | None:
+        """Take the ``idempotency_key`` argument out of a write's arguments (see ``_keyed_schema``)."""
+        action = self.gateway.surface.get(name)
+        if action is None or not isinstance(arguments, dict) or _keyed_schema(action) is action.contract.input_schema:
+            return None
+        key = arguments.pop(KEY_ARGUMENT, None)
+        return key if isinstance(key, str) else None
 
     async def _call_status(self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]) -> types.CallToolResult:
         """A read of the caller's own record, like ``GET /v1/calls/{id}`` (not itself a call)."""

@@ -50,7 +50,7 @@ def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
         "x-chamberlain-risk": action.risk,
         "x-chamberlain-version": action.version,
         "security": [{"grant": []}],
-        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
+        "parameters": [{**IDEMPOTENCY_KEY_PARAMETER, "required": action.requires_idempotency_key}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
         "responses": {
             "200": {
