@@ -130,7 +130,7 @@ class Runtime:
             audit=self.audit,
             tracer=tracer,
             events=self.events,
-            idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s, lease_s=settings.action_timeout_s + 30),
+            idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s),
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)

@@ -22,7 +22,7 @@ from chamberlain.errors import (
     IdempotencyKeyReused,
 )
 from chamberlain.pipeline import Call, Outcome
-from chamberlain.store import approvals, audit_entries, idempotency_keys
+from chamberlain.store import approvals, audit_entries, events, idempotency_keys
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order, count, record
@@ -126,18 +126,19 @@ async def test_a_business_refusal_is_kept_a_server_error_is_not(tmp_path: Path) 
 
 async def test_a_key_still_running_is_in_use_with_retry_after(tmp_path: Path) -> None:
     surface = Surface("t")
-    gate = asyncio.Event()
+    started, gate = asyncio.Event(), asyncio.Event()
 
     @surface.action("things.slow", risk="write")
     async def slow(ctx: Context) -> dict[str, bool]:
+        started.set()
         await gate.wait()
         return {"done": True}
 
     async with opened(surface, tmp_path) as rt:
         token = await issue(rt)
         first = asyncio.create_task(keyed(rt, token, "s", "things.slow", {}))
-        while not await rt.store.fetch_all(select(idempotency_keys)):
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(started.wait(), 5)
+        assert await rt.store.fetch_all(select(idempotency_keys)) == [], "nothing is written before the effect"
         busy = await keyed(rt, token, "s", "things.slow", {})
         assert isinstance(busy.error, IdempotencyKeyInUse) and busy.error.status == 409 and busy.error.retryable
         assert busy.error.extra["retry_after"] == 1
@@ -211,3 +212,33 @@ async def test_money_actions_require_a_key_unless_declared_otherwise(runtime: Ru
         assert [a.requires_idempotency_key for a in surface] == [False, True]
     with pytest.raises(ValueError, match="idempotency_key"):
         surface.action("x.y", risk="write", idempotency_key="always")  # type: ignore[arg-type]
+
+
+async def test_two_processes_running_one_key_commit_one_effect(tmp_path: Path) -> None:
+    """Two runtimes on one database stand for two gateway processes, each unaware that
+    the other runs the same key: both run the handler, the key's row lets one commit."""
+    surface = Surface("t")
+    surface.event("thing.done", "A thing was done.")
+    both_in, go = asyncio.Barrier(2), asyncio.Event()
+
+    @surface.action("things.do", risk="write")
+    async def do(ctx: Context) -> dict[str, bool]:
+        await both_in.wait()
+        await go.wait()
+        await ctx.emit("thing.done", {})
+        return {"done": True}
+
+    async with opened(surface, tmp_path) as one, opened(surface, tmp_path, fresh=False) as two:
+        token = await issue(one)
+        calls = [asyncio.create_task(keyed(rt, token, "once", "things.do", {})) for rt in (one, two)]
+        await asyncio.sleep(0.2)
+        go.set()
+        outcomes = await asyncio.gather(*calls)
+        done = [o for o in outcomes if o.ok]
+        (lost,) = [o for o in outcomes if not o.ok]
+        assert len(done) == 1 and isinstance(lost.error, IdempotencyKeyInUse) and lost.error.retryable
+        assert len(await one.store.fetch_all(select(events).where(events.c.type == "thing.done"))) == 1, (
+            "the loser's effect rolled back"
+        )
+        retried = await keyed(two, token, "once", "things.do", {})
+        assert retried.replay_of == done[0].call.id

@@ -56,7 +56,7 @@ class Gateway:
         self.events = events
         """The ``EventHub`` handlers emit through (``ctx.emit``) and streams read from."""
         self.execute = Execute(self.store, action_timeout_s, events)
-        self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400, lease_s=action_timeout_s + 30)
+        self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""

@@ -4,20 +4,26 @@ Follows the IETF ``Idempotency-Key`` header draft (draft-ietf-httpapi-idempotenc
 header) the way Stripe and ACP apply it. A call that carries a key runs at most once per
 (tenant, principal, action, key):
 
-* the first one claims the key and runs; its outcome is stored **in the transaction of
-  its effect** (the same one as its call record), so a crash can never leave an effect
-  without its key or a key without its effect;
+* the first one runs, and its outcome is written with the key **in the transaction of
+  its effect** (the one that also writes its call record): the key's row exists if and
+  only if the effect committed;
 * a later one with the same arguments gets the stored outcome again, marked as a replay
   (``Idempotent-Replayed: true``), and nothing runs;
 * the same key with other arguments is ``422 idempotency-key-reused``;
 * while the first is still running, ``409 idempotency-key-in-use`` with ``Retry-After``.
 
+"Still running" is known in the process that runs it, without a write: taking a key
+costs one read, not a transaction of its own. Two processes that run the same key at
+the same moment both run the handler, but only one can commit: the key's primary key
+refuses the second row, which rolls the second effect back, and its caller is told
+``idempotency-key-in-use`` (its retry gets the replay). A process that dies mid-call
+committed nothing, so a retry simply runs.
+
 What is stored: a result, a parked call's pending answer (so a retry never parks a
 second approval), and the business's own refusal (``action-failed``): the answers a
-retry must not change. Refusals before anything ran (policy) and server errors are not
-stored: the key is released in the same transaction and a retry runs afresh. A claim
-whose process died is taken over once its lease (the action timeout and a margin) ends.
-Keys are kept for ``idempotency_ttl_s`` (24 hours by default), then pruned.
+retry must not change. Refusals before anything ran (policy) and server errors store
+nothing: a retry runs afresh. Keys are kept for ``idempotency_ttl_s`` (24 hours by
+default), then pruned.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, update
+from sqlalchemy import and_, delete
 
 from ..errors import (
     ActionFailed,
@@ -36,9 +42,10 @@ from ..errors import (
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
 )
-from ..store import Store, Transaction, idempotency_keys
+from ..store import DuplicateKey, Store, Transaction, idempotency_keys
 from ..timeutil import utc_now
 from ._call import Call, Outcome
+from ._records import record_outcome
 from ._stage import Next
 
 __all__ = ["CheckIdempotency", "IdempotencyKeys"]
@@ -51,68 +58,78 @@ def _iso(at: Any) -> str:
     return str(at.isoformat(timespec="microseconds"))
 
 
+Scope = tuple[str, str, str, str]
+"""(tenant, principal, action, key)"""
+
+
 @dataclass(frozen=True)
 class Claim:
     """A key this call holds while it runs; settled where its outcome is recorded."""
 
     keys: IdempotencyKeys
-    scope: tuple[str, str, str, str]
-    """(tenant, principal, action, key)"""
+    scope: Scope
+    fingerprint: str
     call_id: str
+    expired: bool = False
+    """An expired row of this key is still there (pruning is periodic): replace it."""
 
     async def settle(self, tx: Transaction, outcome: Outcome) -> None:
         await self.keys.settle(tx, self, outcome)
 
 
 class IdempotencyKeys:
-    def __init__(self, store: Store, *, ttl_s: float, lease_s: float) -> None:
+    def __init__(self, store: Store, *, ttl_s: float) -> None:
         self.store = store
         self.ttl_s = ttl_s
-        self.lease_s = lease_s
+        self._running: dict[Scope, str] = {}
+        """Keys whose call is running in this process, and that call's id."""
 
     async def claim(self, call: Call, key: str) -> Claim | dict[str, Any]:
-        """The key for ``call`` (a ``Claim``), or the stored row of the call that already
-        ran with it (to replay). Raises when it is in use or was used with other arguments."""
+        """The key for ``call`` (a ``Claim``, to ``release`` once its outcome is recorded),
+        or the stored row of the call that already ran with it (to replay). Raises when
+        it is running or was used with other arguments."""
         assert call.grant is not None and call.action is not None and call.input_hash is not None
-        scope = (call.grant.tenant, call.grant.acting.id, call.action.name, key)
-        now = utc_now()
-        async with self.store.transaction() as tx:
-            row = await tx.get(idempotency_keys, _key(scope))
-            if row is None or row["expires_at"] <= _iso(now) or _abandoned(row, now):
-                fresh = {
-                    **_key(scope),
-                    "fingerprint": call.input_hash,
-                    "status": "running",
-                    "call_id": call.id,
-                    "response": None,
-                    "locked_until": _iso(now + timedelta(seconds=self.lease_s)),
-                    "created_at": _iso(now),
-                    "expires_at": _iso(now + timedelta(seconds=self.ttl_s)),
-                }
-                await (tx.insert if row is None else tx.upsert)(idempotency_keys, fresh)
-                return Claim(self, scope, call.id)
-        if row["fingerprint"] != call.input_hash:
-            raise IdempotencyKeyReused(
-                f"idempotency key {key[:64]!r} was first used for {call.action.name} with other arguments",
-                first_call_id=row["call_id"],
-            )
-        if row["status"] == "running":
-            raise IdempotencyKeyInUse(
-                f"the first {call.action.name} call with this idempotency key is still running",
-                first_call_id=row["call_id"],
-                retry_after=1,
-            )
-        return dict(row)
+        scope: Scope = (call.grant.tenant, call.grant.acting.id, call.action.name, key)
+        row = await self.store.get(idempotency_keys, _key(scope))
+        if row is not None and row["expires_at"] > _iso(utc_now()):
+            if row["fingerprint"] != call.input_hash:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {key[:64]!r} was first used for {call.action.name} with other arguments",
+                    first_call_id=row["call_id"],
+                )
+            return row
+        running = self._running.get(scope)
+        if running is not None:
+            raise _in_use(call.action.name, running)
+        self._running[scope] = call.id  # no await since the read: no other task got here first
+        return Claim(self, scope, call.input_hash, call.id, expired=row is not None)
+
+    def release(self, claim: Claim) -> None:
+        if self._running.get(claim.scope) == claim.call_id:
+            del self._running[claim.scope]
 
     async def settle(self, tx: Transaction, claim: Claim, outcome: Outcome) -> None:
-        """Store the outcome with the key, or release the key (see the module's rules)."""
-        mine = and_(*(idempotency_keys.c[k] == v for k, v in _key(claim.scope).items()))
-        mine = and_(mine, idempotency_keys.c.call_id == claim.call_id)  # not one taken over since
+        """Store the outcome with the key in ``tx`` (or nothing, see the module's rules).
+        Raises ``IdempotencyKeyInUse`` if another process stored this key first, which
+        rolls ``tx``, and so this call's effect, back."""
         response = storable(outcome)
         if response is None:
-            await tx.execute(delete(idempotency_keys).where(mine))
-        else:
-            await tx.execute(update(idempotency_keys).where(mine).values(status="done", response=response))
+            return
+        now = utc_now()
+        if claim.expired:
+            await tx.execute(delete(idempotency_keys).where(_mine(claim.scope), idempotency_keys.c.expires_at <= _iso(now)))
+        row = {
+            **_key(claim.scope),
+            "fingerprint": claim.fingerprint,
+            "call_id": claim.call_id,
+            "response": response,
+            "created_at": _iso(now),
+            "expires_at": _iso(now + timedelta(seconds=self.ttl_s)),
+        }
+        try:
+            await tx.insert(idempotency_keys, row)
+        except DuplicateKey as err:
+            raise _in_use(claim.scope[2], None) from err
 
     async def prune(self) -> int:
         """Forget keys past their time; how many."""
@@ -121,12 +138,20 @@ class IdempotencyKeys:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _key(scope: tuple[str, str, str, str]) -> dict[str, str]:
+def _key(scope: Scope) -> dict[str, str]:
     return dict(zip(("tenant_id", "principal", "action", "key"), scope, strict=True))
 
 
-def _abandoned(row: Any, now: Any) -> bool:
-    return bool(row["status"] == "running" and row["locked_until"] <= _iso(now))
+def _mine(scope: Scope) -> Any:
+    tenant, principal, action, key = scope
+    c = idempotency_keys.c
+    return and_(c.tenant_id == tenant, c.principal == principal, c.action == action, c.key == key)
+
+
+def _in_use(action: str, first_call_id: str | None) -> IdempotencyKeyInUse:
+    return IdempotencyKeyInUse(
+        f"the first {action} call with this idempotency key is still running", first_call_id=first_call_id, retry_after=1
+    )
 
 
 def storable(outcome: Outcome) -> dict[str, Any] | None:
@@ -177,6 +202,12 @@ class CheckIdempotency:
             return Outcome(call, error=err)
         if isinstance(found, Claim):
             call.idempotency = found
-            return await next(call)
+            try:
+                outcome = await next(call)
+                if not outcome.recorded:  # hold the key until the outcome (and the key) are durable
+                    await record_outcome(self.keys.store, outcome)
+                return outcome
+            finally:
+                self.keys.release(found)
         call.reasons.append({"stage": self.name, "replay_of": found["call_id"]})
         return replayed(call, found)

@@ -1,6 +1,6 @@
 """Storage: the Store seam, the schema, migrations and the SQLite backend."""
 
-from ._base import Store, Transaction
+from ._base import DuplicateKey, Store, Transaction
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
 from ._schema import (
@@ -29,6 +29,7 @@ from ._schema import (
 from ._sqlite import SQLiteStore
 
 __all__ = [
+    "DuplicateKey",
     "LazyTransaction",
     "SQLiteStore",
     "Store",

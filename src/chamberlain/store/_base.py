@@ -14,6 +14,11 @@ from sqlalchemy import Executable, Table
 from sqlalchemy.engine import Result, RowMapping
 
 
+class DuplicateKey(Exception):
+    """``Transaction.insert`` met a row with the same primary key (or another unique
+    constraint): the portable name for each driver's integrity error on that path."""
+
+
 class Transaction(Protocol):
     """One atomic unit of work; commits on clean exit, rolls back on error."""
 
@@ -22,7 +27,8 @@ class Transaction(Protocol):
     ) -> Result[Any]: ...
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
-        """Insert one row on the hot path (call records, audit entries, later outbox events)."""
+        """Insert one row on the hot path (call records, audit entries, outbox events).
+        Raises ``DuplicateKey`` if the row's key is taken."""
         ...
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -52,6 +58,10 @@ class Store(Protocol):
     async def fetch_all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> list[RowMapping]: ...
 
     async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None: ...
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The committed row of ``table`` whose columns equal ``key`` (a keyed read on a hot path)."""
+        ...
 
     async def any_of(self, table: Table, tenant: str, column: str, values: Sequence[str]) -> bool:
         """Whether a row of ``tenant`` in ``table`` has ``column`` in ``values``.

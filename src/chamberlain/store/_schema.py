@@ -284,10 +284,8 @@ idempotency_keys = Table(
     Column("action", String(200), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("fingerprint", String(80), nullable=False),
-    Column("status", String(16), nullable=False),
     Column("call_id", String(40), nullable=False),
-    Column("response", JSON, nullable=True),
-    Column("locked_until", String(32), nullable=False),
+    Column("response", JSON, nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=False),
 )

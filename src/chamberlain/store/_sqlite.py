@@ -34,7 +34,20 @@ from sqlalchemy import JSON, Connection, Engine, Executable, RootTransaction, Ta
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.pool import StaticPool
 
+from ._base import DuplicateKey
+
 log = logging.getLogger("chamberlain.store")
+
+
+def _get_row(driver: Any, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The row of ``table`` whose columns equal ``key``, straight from the driver (a keyed
+    lookup on a hot path costs less than SQLAlchemy's per-statement machinery)."""
+    columns, json_columns = _insert_plan(table)[1:]
+    where = " AND ".join(f"{c} = ?" for c in key)
+    found = driver.execute(f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}", tuple(key.values())).fetchone()
+    if found is None:
+        return None
+    return {c: orjson.loads(v) if c in json_columns and v is not None else v for c, v in zip(columns, found, strict=True)}
 
 
 class SQLiteTransaction:
@@ -52,16 +65,13 @@ class SQLiteTransaction:
         # cost more than SQLite's own insert.
         sql, columns, json_columns = _insert_plan(table)
         values = [_to_json(row.get(c)) if c in json_columns else row.get(c) for c in columns]
-        self._driver().execute(sql, values)
+        try:
+            self._driver().execute(sql, values)
+        except sqlite3.IntegrityError as err:
+            raise DuplicateKey(f"{table.name}: {err}") from err
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        columns, json_columns = _insert_plan(table)[1:]
-        where = " AND ".join(f"{c} = ?" for c in key)
-        sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}"
-        found = self._driver().execute(sql, tuple(key.values())).fetchone()
-        if found is None:
-            return None
-        return {c: orjson.loads(v) if c in json_columns and v is not None else v for c, v in zip(columns, found, strict=True)}
+        return _get_row(self._driver(), table, key)
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         sql, columns, json_columns = _upsert_plan(table)
@@ -353,6 +363,9 @@ class SQLiteStore:
         sql = _any_of_sql(table.name, table.c[column].name, len(values))
         cursor = self._read_conn().connection.driver_connection.execute(sql, (tenant, *values))  # type: ignore[union-attr]
         return cursor.fetchone() is not None
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        return _get_row(self._read_conn().connection.driver_connection, table, key)
 
     async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None:
         rows = await self.fetch_all(statement, params)

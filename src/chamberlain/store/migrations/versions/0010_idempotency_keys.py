@@ -1,4 +1,5 @@
-"""Idempotency keys: one row per (tenant, principal, action, key), with the outcome.
+"""Idempotency keys: one row per (tenant, principal, action, key) whose call finished,
+with the outcome a retry is given.
 
 Revision ID: 0010
 Revises: 0009
@@ -22,10 +23,8 @@ def upgrade() -> None:
         sa.Column("action", sa.String(200), primary_key=True),
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("fingerprint", sa.String(80), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
         sa.Column("call_id", sa.String(40), nullable=False),
-        sa.Column("response", sa.JSON, nullable=True),
-        sa.Column("locked_until", sa.String(32), nullable=False),
+        sa.Column("response", sa.JSON, nullable=False),
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.Column("expires_at", sa.String(32), nullable=False),
     )
