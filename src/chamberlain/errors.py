@@ -94,6 +94,7 @@ __all__ = [
     "PermissionDenied",
     "PolicyDenied",
     "PolicyInvalid",
+    "RateLimited",
     "RevocationUnavailable",
     "SlowConsumer",
     "UnknownAction",
@@ -315,6 +316,17 @@ class IdempotencyKeyReused(ChamberlainError):
         "request; resend the original arguments to get the original outcome."
     )
     status = 422
+
+
+class RateLimited(ChamberlainError):
+    code = "rate-limited"
+    title = "Too many calls of this action"
+    status = 429
+    retryable = True
+    advice = (
+        "Wait `retry_after` seconds (the `Retry-After` header), then retry. The action allows `limit` calls per"
+        " `window_s` seconds for each agent; `RateLimit` and `RateLimit-Policy` say how much is left."
+    )
 
 
 class PolicyInvalid(ChamberlainError):

@@ -62,7 +62,7 @@ async def test_executed_call_commits_effect_and_record_together(runtime: Runtime
     assert rec["tenant_id"] == "acme" and rec["principal"] == "agent:test" and rec["on_behalf_of"] == "user:alice"
     assert rec["action"] == "orders.refund" and rec["action_version"] == 1
     assert rec["input_hash"].startswith("sha256:") and rec["result_hash"].startswith("sha256:")
-    stages = {"record", "authenticate", "tenant", "validate", "authorize", "idempotency", "policy", "execute"}
+    stages = {"record", "authenticate", "tenant", "limits", "validate", "authorize", "idempotency", "policy", "execute"}
     assert set(rec["timings"]) == stages
     assert [r["stage"] for r in rec["reasons"]] == ["authenticate", "authorize", "policy"]
     assert rec["reasons"][-1]["policies"] == ["default-permit-granted"] and rec["reasons"][-1]["policy_version"] == 0

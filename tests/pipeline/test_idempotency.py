@@ -219,20 +219,24 @@ async def test_two_processes_running_one_key_commit_one_effect(tmp_path: Path) -
     the other runs the same key: both run the handler, the key's row lets one commit."""
     surface = Surface("t")
     surface.event("thing.done", "A thing was done.")
-    both_in, go = asyncio.Barrier(2), asyncio.Event()
+    both_in, first_done, arrived = asyncio.Barrier(2), asyncio.Event(), []
 
     @surface.action("things.do", risk="write")
     async def do(ctx: Context) -> dict[str, bool]:
-        await both_in.wait()
-        await go.wait()
+        arrived.append(ctx.call_id)
+        await both_in.wait()  # both processes are running the key now
+        if ctx.call_id == arrived[1]:
+            # One thread stands for two processes here, so the second writes only after the
+            # first committed (SQLite's lock would otherwise block the whole thread).
+            await first_done.wait()
         await ctx.emit("thing.done", {})
         return {"done": True}
 
     async with opened(surface, tmp_path) as one, opened(surface, tmp_path, fresh=False) as two:
         token = await issue(one)
         calls = [asyncio.create_task(keyed(rt, token, "once", "things.do", {})) for rt in (one, two)]
-        await asyncio.sleep(0.2)
-        go.set()
+        await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+        first_done.set()
         outcomes = await asyncio.gather(*calls)
         done = [o for o in outcomes if o.ok]
         (lost,) = [o for o in outcomes if not o.ok]

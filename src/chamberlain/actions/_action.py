@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..limits import Rate
 from ._contract import Contract
 from ._risk import mcp_hints
 
@@ -27,6 +28,8 @@ class Action:
     mime_type: str | None = None
     approval_ttl_s: float | None = None
     """How long a call parked for approval waits before it expires (default: the gateway's)."""
+    rate: Rate | None = None
+    """At most this many calls per window for each (tenant, agent), e.g. ``10/minute``."""
     idempotency_key: str | None = None
     """``"required"`` or ``"optional"``; unset, ``money`` actions require one."""
 
@@ -57,7 +60,7 @@ class Action:
             "hints": self.hints,
             "input_schema": self.contract.input_schema,
             "output_schema": self.contract.output_schema,
-            "limits": {},
+            "limits": {"rate": str(self.rate)} if self.rate else {},
             "idempotency_key": "required" if self.requires_idempotency_key else "optional",
             **({"resource": self.resource} if self.resource else {}),
         }

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
+from ..limits import Rate
 from ._action import Action
 from ._contract import build_contract
 from ._risk import RISK_CLASSES
@@ -45,6 +46,7 @@ class Surface:
         mime_type: str | None = None,
         approval_ttl_s: float | None = None,
         idempotency_key: Literal["required", "optional"] | None = None,
+        rate: str | None = None,
     ) -> Callable[[F], F]:
         """Declare ``fn`` as action ``name``; contracts come from its type hints.
 
@@ -53,7 +55,8 @@ class Surface:
         ``approval_ttl_s`` is how long a call of this action parked for approval waits
         for its approvers before it expires. ``idempotency_key="required"`` refuses calls
         without an idempotency key (the default for ``money`` actions; ``"optional"``
-        lifts it).
+        lifts it). ``rate="10/minute"`` allows each agent of each tenant at most that
+        many calls (``N/second|minute|hour|day``); more are refused ``429 rate-limited``.
         """
         if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
@@ -65,6 +68,7 @@ class Surface:
             raise ValueError(f"{name}: approval_ttl_s must be positive")
         if idempotency_key not in (None, "required", "optional"):
             raise ValueError(f"{name}: idempotency_key is 'required' or 'optional'")
+        parsed_rate = Rate.parse(rate) if rate is not None else None
         if resource is not None and risk != "read":
             raise ValueError(f"{name}: only read actions can be published as resources")
 
@@ -91,6 +95,7 @@ class Surface:
                 mime_type=mime_type,
                 approval_ttl_s=approval_ttl_s,
                 idempotency_key=idempotency_key,
+                rate=parsed_rate,
             )
             return fn
 

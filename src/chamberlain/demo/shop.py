@@ -152,7 +152,7 @@ async def list_orders(ctx: Context, customer_id: str | None = None) -> OrderList
     return OrderList(orders=[_order(r) for r in await ctx.tx.execute(query)])
 
 
-@shop.action("orders.refund", risk="money")
+@shop.action("orders.refund", risk="money", rate="100/minute")
 async def refund(
     order_id: str, amount: Money, reason: Annotated[str, Field(min_length=3, max_length=500)], ctx: Context
 ) -> Refund:

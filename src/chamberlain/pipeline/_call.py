@@ -51,6 +51,8 @@ class Call:
     """The caller's ``Idempotency-Key`` (REST header, MCP ``_meta``), if it sent one."""
     idempotency: Any = None
     """The key this call holds while it runs (settled where its outcome is recorded)."""
+    limit: Any = None
+    """The rate limit this call was counted against and what is left of it (``LimitState``)."""
 
     def timings(self) -> dict[str, float]:
         """Milliseconds spent in each stage entered so far, up to now.

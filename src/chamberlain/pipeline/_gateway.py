@@ -12,11 +12,13 @@ from typing import Any
 from ..actions import Action, Surface
 from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
 from ..grants import Grant, GrantAuthority
+from ..limits import Limiter, MemoryLimiter
 from ..store import Store
 from ..tenants import tenant_exists
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._idempotency import CheckIdempotency, IdempotencyKeys
+from ._limits import CheckLimits
 from ._records import read_record, record_outcome
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
@@ -44,6 +46,7 @@ class Gateway:
         tracer: Any = None,
         events: Any = None,
         idempotency: IdempotencyKeys | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -57,6 +60,7 @@ class Gateway:
         """The ``EventHub`` handlers emit through (``ctx.emit``) and streams read from."""
         self.execute = Execute(self.store, action_timeout_s, events)
         self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400)
+        self.limiter: Limiter = limiter or MemoryLimiter()
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""
@@ -69,6 +73,7 @@ class Gateway:
             RecordCalls(self.store),
             Authenticate(self.authority),
             ResolveTenant(self._tenant_exists),
+            CheckLimits(self.surface, self.limiter),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
             CheckIdempotency(self.idempotency),

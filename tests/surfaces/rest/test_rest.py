@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from chamberlain.errors import ERROR_BASE_URI
-from tests.conftest import DemoServer
+from tests.conftest import DemoServer, new_key
 
 ACME, GLOBEX = "acme-shop", "globex-store"
 
@@ -404,3 +404,16 @@ def test_the_action_list_says_which_actions_need_a_key(client: httpx.Client, dem
     body = {"order_id": "o_1002", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "no key"}
     unkeyed = client.post("/v1/actions/orders.refund", json=body, headers=bearer(demo_server.grants[ACME]))
     assert_problem(unkeyed, 400, "idempotency-key-required")
+
+
+def test_a_limited_action_says_how_much_is_left(client: httpx.Client, demo_server: DemoServer) -> None:
+    token = demo_server.grants[ACME]
+    body = {"order_id": "o_1002", "amount": {"amount_minor": 1, "currency": "EUR"}, "reason": "limits"}
+    resp = client.post("/v1/actions/orders.refund", json=body, headers={**bearer(token), "Idempotency-Key": new_key()})
+    assert resp.status_code == 200 and resp.headers["ratelimit-policy"] == '"orders.refund";q=100;w=60'
+    remaining = int(resp.headers["ratelimit"].split(";r=")[1].split(";")[0])
+    assert 0 <= remaining < 100 and resp.headers["ratelimit"].startswith('"orders.refund";r=')
+    listed = {a["name"]: a for a in client.get("/v1/actions", headers=bearer(token)).json()["actions"]}
+    assert listed["orders.refund"]["limits"] == {"rate": "100/minute"} and listed["orders.get"]["limits"] == {}
+    unlimited = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token))
+    assert "ratelimit" not in unlimited.headers

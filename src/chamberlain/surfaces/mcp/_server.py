@@ -116,6 +116,13 @@ def _meta(outcome: Outcome) -> dict[str, Any]:
     meta: dict[str, Any] = {"chamberlain/call_id": outcome.shown_id}
     if outcome.replay_of is not None:
         meta["chamberlain/idempotent_replayed"] = True
+    limit = outcome.call.limit
+    if limit is not None:
+        meta["chamberlain/ratelimit"] = {
+            "policy": str(limit.rate),
+            "remaining": limit.verdict.remaining,
+            "reset_s": round(limit.verdict.reset_s, 3),
+        }
     return meta
 
 

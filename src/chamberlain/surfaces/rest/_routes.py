@@ -111,6 +111,8 @@ class RestSurface:
         headers = {"Chamberlain-Call-Id": call_id, "Chamberlain-Trace-Id": call.trace_id}
         if outcome.replay_of is not None:
             headers["Idempotent-Replayed"] = "true"
+        if call.limit is not None:
+            headers.update(call.limit.headers())
         if outcome.error is not None:
             response = problem_response(outcome.error, instance=f"/v1/calls/{call_id}", call_id=call_id)
             response.headers.update(headers)

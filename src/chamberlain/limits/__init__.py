@@ -1,0 +1,6 @@
+"""Rate limits: declared rates per (tenant, principal, action), behind a Limiter seam."""
+
+from ._limiter import Limiter, MemoryLimiter, Verdict
+from ._rate import Rate
+
+__all__ = ["Limiter", "MemoryLimiter", "Rate", "Verdict"]
