@@ -149,9 +149,12 @@ def _mine(scope: Scope) -> Any:
 
 
 def _in_use(action: str, first_call_id: str | None) -> IdempotencyKeyInUse:
-    return IdempotencyKeyInUse(
-        f"the first {action} call with this idempotency key is still running", first_call_id=first_call_id, retry_after=1
-    )
+    """Still running here (``first_call_id`` known), or finished first in another process."""
+    if first_call_id is None:
+        detail = f"another {action} call with this idempotency key finished first; nothing of this one was kept"
+    else:
+        detail = f"the first {action} call with this idempotency key is still running"
+    return IdempotencyKeyInUse(f"{detail}; retry to get its outcome", first_call_id=first_call_id, retry_after=1)
 
 
 def storable(outcome: Outcome) -> dict[str, Any] | None:
