@@ -94,6 +94,7 @@ __all__ = [
     "PermissionDenied",
     "PolicyDenied",
     "PolicyInvalid",
+    "QuotaExceeded",
     "RateLimited",
     "RevocationUnavailable",
     "SlowConsumer",
@@ -326,6 +327,15 @@ class RateLimited(ChamberlainError):
     advice = (
         "Wait `retry_after` seconds (the `Retry-After` header), then retry. The action allows `limit` calls per"
         " `window_s` seconds for each agent; `RateLimit` and `RateLimit-Policy` say how much is left."
+    )
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota-exceeded"
+    title = "This action's quota is used up for now"
+    advice = (
+        "The action allows `limit` calls per `window_s` seconds for each agent, counted from the call records."
+        " Retry after `retry_after` seconds, when the oldest of them leaves the window, or ask for a higher quota."
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chamberlain import Surface
-from chamberlain.errors import RateLimited
+from chamberlain.errors import QuotaExceeded, RateLimited
 from chamberlain.limits import MemoryLimiter, Rate
 from chamberlain.pipeline import Call
 from chamberlain.tenants import create_tenant
@@ -79,3 +79,29 @@ async def test_over_the_rate_is_refused_per_tenant_and_agent_and_recorded(tmp_pa
         others = [await add_note(quiet) for _ in range(3)] + [await add_note(neighbour) for _ in range(3)]
         assert all(o.ok for o in others), "another agent, and another tenant, have their own"
         assert others[-1].call.limit.verdict.remaining == 0
+
+
+async def test_a_quota_counts_the_records_so_a_restart_does_not_reset_it(tmp_path: Path) -> None:
+    surface = Surface("t")
+
+    @surface.action("payouts.send", risk="write", quota="2/day")
+    async def send(to: str) -> str:
+        return to
+
+    rt = make_runtime(surface, tmp_path)
+    async with rt.running():
+        await create_tenant(rt.store, rt.keys, "acme", "Acme")
+        await permit_all(rt)
+        agent, other = await issue(rt), await issue(rt, principal="agent:other")
+        bad = await rt.gateway.call(Call("payouts.send", {"to": 5}, agent, "test"))
+        assert not bad.ok, "a refused call does not count"
+        sent = [await rt.gateway.call(Call("payouts.send", {"to": "a"}, agent, "test")) for _ in range(2)]
+        assert all(o.ok for o in sent)
+    again = make_runtime(surface, tmp_path)
+    async with again.running():
+        over = await again.gateway.call(Call("payouts.send", {"to": "a"}, agent, "test"))
+        assert isinstance(over.error, QuotaExceeded) and over.error.status == 429 and over.error.retryable
+        assert over.error.extra["limit"] == 2 and 86_000 < over.error.extra["retry_after"] <= 86_400
+        assert (await again.gateway.call(Call("payouts.send", {"to": "b"}, other, "test"))).ok, "per agent"
+        (declared,) = [a.describe() for a in surface]
+        assert declared["limits"] == {"quota": "2/day"}

@@ -30,6 +30,9 @@ class Action:
     """How long a call parked for approval waits before it expires (default: the gateway's)."""
     rate: Rate | None = None
     """At most this many calls per window for each (tenant, agent), e.g. ``10/minute``."""
+    quota: Rate | None = None
+    """At most this many calls that ran or were parked, per sliding window, for each
+    (tenant, agent), e.g. ``100/day``: counted from the call records, so it outlives restarts."""
     idempotency_key: str | None = None
     """``"required"`` or ``"optional"``; unset, ``money`` actions require one."""
 
@@ -60,7 +63,10 @@ class Action:
             "hints": self.hints,
             "input_schema": self.contract.input_schema,
             "output_schema": self.contract.output_schema,
-            "limits": {"rate": str(self.rate)} if self.rate else {},
+            "limits": {
+                **({"rate": str(self.rate)} if self.rate else {}),
+                **({"quota": str(self.quota)} if self.quota else {}),
+            },
             "idempotency_key": "required" if self.requires_idempotency_key else "optional",
             **({"resource": self.resource} if self.resource else {}),
         }

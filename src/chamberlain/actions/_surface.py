@@ -47,6 +47,7 @@ class Surface:
         approval_ttl_s: float | None = None,
         idempotency_key: Literal["required", "optional"] | None = None,
         rate: str | None = None,
+        quota: str | None = None,
     ) -> Callable[[F], F]:
         """Declare ``fn`` as action ``name``; contracts come from its type hints.
 
@@ -57,6 +58,8 @@ class Surface:
         without an idempotency key (the default for ``money`` actions; ``"optional"``
         lifts it). ``rate="10/minute"`` allows each agent of each tenant at most that
         many calls (``N/second|minute|hour|day``); more are refused ``429 rate-limited``.
+        ``quota="100/day"`` is the same over a long window, counted from the call records
+        (calls that ran or were parked), so restarts do not reset it: ``429 quota-exceeded``.
         """
         if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
@@ -69,6 +72,7 @@ class Surface:
         if idempotency_key not in (None, "required", "optional"):
             raise ValueError(f"{name}: idempotency_key is 'required' or 'optional'")
         parsed_rate = Rate.parse(rate) if rate is not None else None
+        parsed_quota = Rate.parse(quota) if quota is not None else None
         if resource is not None and risk != "read":
             raise ValueError(f"{name}: only read actions can be published as resources")
 
@@ -96,6 +100,7 @@ class Surface:
                 approval_ttl_s=approval_ttl_s,
                 idempotency_key=idempotency_key,
                 rate=parsed_rate,
+                quota=parsed_quota,
             )
             return fn
 

@@ -73,7 +73,7 @@ class Gateway:
             RecordCalls(self.store),
             Authenticate(self.authority),
             ResolveTenant(self._tenant_exists),
-            CheckLimits(self.surface, self.limiter),
+            CheckLimits(self.surface, self.limiter, self.store),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
             CheckIdempotency(self.idempotency),

@@ -103,6 +103,7 @@ calls = Table(
     Column("approval_id", String(40), nullable=True),
 )
 Index("ix_calls_tenant_started", calls.c.tenant_id, calls.c.started_at)
+Index("ix_calls_quota", calls.c.tenant_id, calls.c.action, calls.c.principal, calls.c.started_at)
 
 policy_versions = Table(
     "policy_versions",
