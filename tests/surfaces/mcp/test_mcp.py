@@ -50,7 +50,12 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
     assert refund.annotations is not None
     assert (refund.annotations.read_only_hint, refund.annotations.destructive_hint) == (False, True)
     assert tools["orders.get"].annotations.read_only_hint is True  # type: ignore[union-attr]
-    assert refund.meta == {"chamberlain/risk": "money", "chamberlain/version": 1, "chamberlain/idempotency_key": "required"}
+    assert refund.meta == {
+        "chamberlain/risk": "money",
+        "chamberlain/version": 1,
+        "chamberlain/idempotency_key": "required",
+        "chamberlain/limits": {"rate": "100/minute"},
+    }
 
 
 async def test_call_returns_structured_content_and_a_record(demo_server: DemoServer) -> None:

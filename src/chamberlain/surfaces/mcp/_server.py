@@ -83,6 +83,7 @@ def _tool(action: Action) -> types.Tool:
             "chamberlain/risk": action.risk,
             "chamberlain/version": action.version,
             "chamberlain/idempotency_key": "required" if action.requires_idempotency_key else "optional",
+            **({"chamberlain/limits": limits} if (limits := action.describe()["limits"]) else {}),
         },
     )
 
