@@ -29,6 +29,7 @@ from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
+from .limits import TenantLimits
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import SQLiteStore, Store
@@ -131,6 +132,7 @@ class Runtime:
             tracer=tracer,
             events=self.events,
             idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s),
+            tenant_limits=TenantLimits(self.store, refresh_s=settings.policy_refresh_s),
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)

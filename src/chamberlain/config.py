@@ -49,7 +49,9 @@ class Settings:
         "CHAMBERLAIN_POLICY_DIR",
     )
     policy_refresh_s: float = _setting(
-        2.0, "How often each process checks for a newer policy version of a tenant (seconds).", "CHAMBERLAIN_POLICY_REFRESH_S"
+        2.0,
+        "How often each process checks for a newer policy version, and for new limit overrides, of a tenant (seconds).",
+        "CHAMBERLAIN_POLICY_REFRESH_S",
     )
     approval_threshold_minor: int = _setting(
         10_000,

@@ -12,7 +12,7 @@ from typing import Any
 from ..actions import Action, Surface
 from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
 from ..grants import Grant, GrantAuthority
-from ..limits import Limiter, MemoryLimiter
+from ..limits import Limiter, MemoryLimiter, TenantLimits
 from ..store import Store
 from ..tenants import tenant_exists
 from ..timeutil import utc_now
@@ -47,6 +47,7 @@ class Gateway:
         events: Any = None,
         idempotency: IdempotencyKeys | None = None,
         limiter: Limiter | None = None,
+        tenant_limits: TenantLimits | None = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -61,6 +62,7 @@ class Gateway:
         self.execute = Execute(self.store, action_timeout_s, events)
         self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400)
         self.limiter: Limiter = limiter or MemoryLimiter()
+        self.tenant_limits = tenant_limits or TenantLimits(store, refresh_s=5.0)
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""
@@ -73,7 +75,7 @@ class Gateway:
             RecordCalls(self.store),
             Authenticate(self.authority),
             ResolveTenant(self._tenant_exists),
-            CheckLimits(self.surface, self.limiter, self.store),
+            CheckLimits(self.surface, self.limiter, self.store, self.tenant_limits),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
             CheckIdempotency(self.idempotency),

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from ..actions import Action, Surface
+from ..actions import Surface
 from ..errors import QuotaExceeded, RateLimited
-from ..limits import Limiter, Rate, Verdict
+from ..limits import Limiter, Rate, TenantLimits, Verdict
 from ..store import Store, calls
 from ..timeutil import utc_now
 from ._call import Call, Outcome
@@ -43,63 +43,69 @@ class LimitState:
 class CheckLimits:
     name = "limits"
 
-    def __init__(self, surface: Surface, limiter: Limiter, store: Store) -> None:
+    def __init__(self, surface: Surface, limiter: Limiter, store: Store, overrides: TenantLimits | None = None) -> None:
         self.surface = surface
         self.limiter = limiter
         self.store = store
+        self.overrides = overrides
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         action = self.surface.get(call.action_name)
         if action is None or call.grant is None:
             return await next(call)  # an unknown action is the validate stage's to refuse
-        refusal = await self._rate(call, action) if action.rate else None
-        if refusal is None and action.quota:
-            refusal = await self._quota(call, action)
+        rate, quota = action.rate, action.quota
+        if self.overrides is not None:
+            override = (await self.overrides.of(call.grant.tenant)).get(action.name)
+            if override is not None:
+                rate, quota = override.rate or rate, override.quota or quota
+        refusal = await self._rate(call, action.name, rate) if rate else None
+        if refusal is None and quota:
+            refusal = await self._quota(call, action.name, quota)
         if refusal is None:
             return await next(call)
         retry_after = round(refusal.extra["retry_after"], 3)
         call.reasons.append({"stage": self.name, "refused": refusal.code, "retry_after_s": retry_after})
         return Outcome(call, error=refusal)
 
-    async def _rate(self, call: Call, action: Action) -> RateLimited | None:
-        assert call.grant is not None and action.rate is not None
-        key = f"{call.grant.tenant}\x1f{call.grant.acting.id}\x1f{action.name}"
-        verdict = await self.limiter.take(key, action.rate)
-        call.limit = LimitState(action.name, action.rate, verdict)
+    async def _rate(self, call: Call, name: str, rate: Rate) -> RateLimited | None:
+        assert call.grant is not None
+        key = f"{call.grant.tenant}\x1f{call.grant.acting.id}\x1f{name}\x1f{rate}"  # a new rate starts afresh
+        verdict = await self.limiter.take(key, rate)
+        call.limit = LimitState(name, rate, verdict)
         if verdict.allowed:
             return None
         return RateLimited(
-            f"{action.name} allows {action.rate} for each agent; try again in {math.ceil(verdict.retry_after_s)}s",
+            f"{name} allows {rate} for each agent; try again in {math.ceil(verdict.retry_after_s)}s",
             retry_after=verdict.retry_after_s,
-            limit=action.rate.limit,
-            window_s=action.rate.window_s,
+            limit=rate.limit,
+            window_s=rate.window_s,
         )
 
-    async def _quota(self, call: Call, action: Action) -> QuotaExceeded | None:
+    async def _quota(self, call: Call, name: str, quota: Rate) -> QuotaExceeded | None:
         """Count this agent's calls of the action that ran or were parked in the window,
         from the call records. Calls running at the same moment are not counted yet, so a
         burst can pass the quota by as many calls as run at once."""
-        assert call.grant is not None and action.quota is not None
+        assert call.grant is not None
         now = utc_now()
-        since = (now - timedelta(seconds=action.quota.window_s)).isoformat(timespec="microseconds")
+        since = (now - timedelta(seconds=quota.window_s)).isoformat(timespec="microseconds")
         found = await self.store.fetch_one(
             select(func.count().label("n"), func.min(calls.c.started_at).label("oldest")).where(
                 calls.c.tenant_id == call.grant.tenant,
-                calls.c.action == action.name,
+                calls.c.action == name,
                 calls.c.principal == call.grant.acting.id,
                 calls.c.started_at >= since,
                 calls.c.decision.in_(("allowed", "parked")),
             )
         )
         used = int(found["n"]) if found is not None else 0
-        if used < action.quota.limit:
+        if used < quota.limit:
             return None
         assert found is not None
-        frees_at = datetime.fromisoformat(found["oldest"]) + timedelta(seconds=action.quota.window_s)
+        frees_at = datetime.fromisoformat(found["oldest"]) + timedelta(seconds=quota.window_s)
         return QuotaExceeded(
-            f"{action.name} allows {action.quota} for each agent, and {used} were used; "
+            f"{name} allows {quota} for each agent, and {used} were used; "
             f"the next frees up in {math.ceil((frees_at - now).total_seconds())}s",
             retry_after=max(0.0, (frees_at - now).total_seconds()),
-            limit=action.quota.limit,
-            window_s=action.quota.window_s,
+            limit=quota.limit,
+            window_s=quota.window_s,
         )

@@ -291,3 +291,14 @@ idempotency_keys = Table(
     Column("expires_at", String(32), nullable=False),
 )
 Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_at)
+
+tenant_limits = Table(
+    "tenant_limits",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("action", String(200), primary_key=True),
+    Column("rate", String(40), nullable=True),
+    Column("quota", String(40), nullable=True),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
