@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from chamberlain import Surface
+from chamberlain.app import Runtime
 from chamberlain.errors import QuotaExceeded, RateLimited
 from chamberlain.limits import MemoryLimiter, Rate
-from chamberlain.pipeline import Call
+from chamberlain.pipeline import Call, Outcome
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, permit_all
 from tests.pipeline.test_gateway import record
@@ -50,33 +53,43 @@ def test_rates_are_declared_in_a_plain_form() -> None:
         Surface("t").action("a.b", risk="write", rate="lots")
 
 
-async def test_over_the_rate_is_refused_per_tenant_and_agent_and_recorded(tmp_path: Path) -> None:
-    surface = Surface("t")
-    ran: list[str] = []
+NOTES = Surface("t")
+ran: list[str] = []
 
-    @surface.action("notes.add", risk="write", rate="3/minute")
-    async def add(text: str) -> str:
-        ran.append(text)
-        return text
 
-    rt = make_runtime(surface, tmp_path)
+@NOTES.action("notes.add", risk="write", rate="3/minute")
+async def add(text: str) -> str:
+    ran.append(text)
+    return text
+
+
+@asynccontextmanager
+async def notes_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime over NOTES with tenants acme and globex whose policies permit everything."""
+    ran.clear()
+    rt = make_runtime(NOTES, tmp_path)
     async with rt.running():
         for tenant in ("acme", "globex"):
             await create_tenant(rt.store, rt.keys, tenant, tenant)
             await permit_all(rt, tenant)
+        yield rt
+
+
+async def add_note(rt: Runtime, token: str) -> Outcome:
+    return await rt.gateway.call(Call("notes.add", {"text": "x"}, token, "test"))
+
+
+async def test_over_the_rate_is_refused_per_tenant_and_agent_and_recorded(tmp_path: Path) -> None:
+    async with notes_runtime(tmp_path) as rt:
         noisy, quiet, neighbour = await issue(rt), await issue(rt, principal="agent:quiet"), await issue(rt, "globex")
-
-        async def add_note(token: str) -> object:
-            return await rt.gateway.call(Call("notes.add", {"text": "x"}, token, "test"))
-
-        flood = await asyncio.gather(*(add_note(noisy) for _ in range(50)))
+        flood = await asyncio.gather(*(add_note(rt, noisy) for _ in range(50)))
         assert sum(o.ok for o in flood) == 3 and len(ran) == 3, "the flood spent only its own allowance"
         refused = next(o for o in flood if not o.ok)
         assert isinstance(refused.error, RateLimited) and refused.error.status == 429 and refused.error.retryable
         assert 0 < refused.error.extra["retry_after"] <= 20 and refused.error.extra["limit"] == 3
         rec = await record(rt, refused.call.id)
         assert rec["decision"] == "refused" and rec["reasons"][-1]["stage"] == "limits"
-        others = [await add_note(quiet) for _ in range(3)] + [await add_note(neighbour) for _ in range(3)]
+        others = [await add_note(rt, quiet) for _ in range(3)] + [await add_note(rt, neighbour) for _ in range(3)]
         assert all(o.ok for o in others), "another agent, and another tenant, have their own"
         assert others[-1].call.limit.verdict.remaining == 0
 

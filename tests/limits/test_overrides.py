@@ -6,31 +6,21 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from chamberlain import Surface
 from chamberlain.cli import main
 from chamberlain.errors import QuotaExceeded, RateLimited
 from chamberlain.limits import Rate
-from chamberlain.pipeline import Call
-from chamberlain.tenants import create_tenant
-from tests.conftest import issue, make_runtime, permit_all
+from chamberlain.pipeline import Outcome
+from tests.conftest import issue
+from tests.limits.test_limits import add_note as add_note_in
+from tests.limits.test_limits import notes_runtime
 
 
 async def test_a_tenant_override_replaces_the_declared_limit_for_that_tenant_only(tmp_path: Path) -> None:
-    surface = Surface("t")
-
-    @surface.action("notes.add", risk="write", rate="3/minute")
-    async def add(text: str) -> str:
-        return text
-
-    rt = make_runtime(surface, tmp_path)
-    async with rt.running():
-        for tenant in ("acme", "globex"):
-            await create_tenant(rt.store, rt.keys, tenant, tenant)
-            await permit_all(rt, tenant)
+    async with notes_runtime(tmp_path) as rt:
         acme, globex = await issue(rt), await issue(rt, "globex")
 
-        async def add_note(token: str) -> object:
-            return await rt.gateway.call(Call("notes.add", {"text": "x"}, token, "test"))
+        async def add_note(token: str) -> Outcome:
+            return await add_note_in(rt, token)
 
         await rt.gateway.tenant_limits.set("acme", "notes.add", Rate.parse("1/minute"), Rate.parse("5/day"), by="op:test")
         assert (await add_note(acme)).ok
