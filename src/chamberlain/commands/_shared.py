@@ -63,3 +63,11 @@ def load_surface(target: str) -> Surface:
     if not isinstance(obj, Surface):
         raise click.BadParameter(f"{target} is a {type(obj).__name__}, not a chamberlain.Surface")
     return obj
+
+
+DEMO_SURFACE = "chamberlain.demo:shop"
+
+
+def surface_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--surface MODULE:SURFACE`` (the demo shop by default): the actions a command checks against."""
+    return click.option("--surface", "target", default=DEMO_SURFACE, show_default=True, help=help)

@@ -10,11 +10,9 @@ from ..app import Runtime
 from ..limits import Rate
 from ..tenants import tenant_exists
 from ._shared import _settings, _usage_error, _with_runtime, data_dir_option, load_surface
+from ._shared import surface_option as shared_surface_option
 
-DEMO_SURFACE = "chamberlain.demo:shop"
-surface_option = click.option(
-    "--surface", "target", default=DEMO_SURFACE, show_default=True, help="MODULE:SURFACE whose actions are limited."
-)
+surface_option = shared_surface_option("MODULE:SURFACE whose actions are limited.")
 tenant_required = click.option("--tenant", "tenant_id", required=True, help="Tenant whose limits these are.")
 
 

@@ -28,16 +28,9 @@ from ..policy import (
 )
 from ..webhooks import Webhooks
 from ._shared import _settings, _with_runtime, data_dir_option, load_surface
+from ._shared import surface_option as shared_surface_option
 
-DEMO_SURFACE = "chamberlain.demo:shop"
-
-surface_option = click.option(
-    "--surface",
-    "target",
-    default=DEMO_SURFACE,
-    show_default=True,
-    help="MODULE:SURFACE whose actions the policies are validated against.",
-)
+surface_option = shared_surface_option("MODULE:SURFACE whose actions the policies are validated against.")
 policies_option = click.option(
     "--policies",
     "paths",

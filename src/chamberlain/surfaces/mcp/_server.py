@@ -46,11 +46,16 @@ KEY_ARGUMENT = "idempotency_key"
 (most model-driven ones): the surface takes it out before the action sees the arguments."""
 
 
+def _takes_key_argument(action: Action) -> bool:
+    """Writes do, unless the action has an argument of that name itself."""
+    return action.risk != "read" and KEY_ARGUMENT not in action.contract.input_schema.get("properties", {})
+
+
 def _keyed_schema(action: Action) -> dict[str, Any]:
     """The input schema with ``idempotency_key`` added for writes (required where the
     action requires a key), so a model can send one and resend it on a retry."""
     schema = action.contract.input_schema
-    if action.risk == "read" or KEY_ARGUMENT in schema.get("properties", {}):
+    if not _takes_key_argument(action):
         return schema
     key = {
         "type": "string",
@@ -223,7 +228,7 @@ class McpSurface:
     def _key_argument(self, name: str, arguments: Any) -> str | None:
         """Take the ``idempotency_key`` argument out of a write's arguments (see ``_keyed_schema``)."""
         action = self.gateway.surface.get(name)
-        if action is None or not isinstance(arguments, dict) or _keyed_schema(action) is action.contract.input_schema:
+        if action is None or not isinstance(arguments, dict) or not _takes_key_argument(action):
             return None
         key = arguments.pop(KEY_ARGUMENT, None)
         return key if isinstance(key, str) else None
