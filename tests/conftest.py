@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chamberlain import Surface
@@ -80,6 +81,13 @@ class DemoServer:
     @property
     def mcp_url(self) -> str:
         return self.base + "/mcp"
+
+
+@pytest.fixture
+def client(demo_server: DemoServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the demo server."""
+    with httpx.Client(base_url=demo_server.base, timeout=10) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str)
 
 def test_db_upgrade_and_call_show(data: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(data))
-    assert "revision 0012" in result.output  # type: ignore[attr-defined]
+    assert "revision 0013" in result.output  # type: ignore[attr-defined]
     missing = CliRunner().invoke(main, ["call", "show", "call_nope", "--tenant", "acme", "--data-dir", str(data)])
     assert missing.exit_code != 0 and "no call" in missing.output
 

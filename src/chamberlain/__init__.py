@@ -3,11 +3,11 @@
 Declare actions on a :class:`Surface`; serve them with ``chamberlain serve``.
 """
 
-from .actions import Action, Surface
+from .actions import Action, Original, Surface
 from .context import Context
 from .errors import ActionError
 from .money import Money
 
 __version__ = "0.1.0"
 
-__all__ = ["Action", "ActionError", "Context", "Money", "Surface", "__version__"]
+__all__ = ["Action", "ActionError", "Context", "Money", "Original", "Surface", "__version__"]

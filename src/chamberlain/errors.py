@@ -29,7 +29,10 @@ so that a machine client can decide what to do without parsing prose::
     ├── Conflict                     409  the request clashes with the current state
     │   ├── ApprovalClosed                already approved, rejected or expired
     │   ├── ApprovalAlreadyGiven          this approver has already decided
-    │   └── ApprovalRequestChanged        the request differs from the one approved
+    │   ├── ApprovalRequestChanged        the request differs from the one approved
+    │   ├── NotReversible                 the call cannot be reverted (irreversible, did not run)
+    │   ├── AlreadyReverted               the call was reverted already
+    │   └── RevertWindowClosed            the action's revert window has passed
     ├── PolicyInvalid                422  policies that do not parse or name unknown things
     ├── InvalidInput                 422  arguments do not match the action's input contract
     │   └── UnknownEventType              an event filter names a type no one emits
@@ -56,6 +59,7 @@ __all__ = [
     "ERROR_BASE_URI",
     "ActionError",
     "ActionFailed",
+    "AlreadyReverted",
     "ApprovalAlreadyGiven",
     "ApprovalClosed",
     "ApprovalNotFound",
@@ -91,11 +95,13 @@ __all__ = [
     "MalformedJSON",
     "MethodNotAllowed",
     "NotFound",
+    "NotReversible",
     "PermissionDenied",
     "PolicyDenied",
     "PolicyInvalid",
     "QuotaExceeded",
     "RateLimited",
+    "RevertWindowClosed",
     "RevocationUnavailable",
     "SlowConsumer",
     "UnknownAction",
@@ -297,6 +303,30 @@ class ApprovalRequestChanged(Conflict):
     code = "approval-request-changed"
     title = "The request is not the one that was approved"
     advice = "The request differs from the `request_hash` you reviewed; review it again."
+
+
+class NotReversible(Conflict):
+    code = "not-reversible"
+    title = "This call cannot be reverted"
+    advice = (
+        "Only a call that ran, of an action that declares an undo, can be reverted (`reversible` in "
+        "`GET /v1/actions`). Nothing was changed; a call that was refused or is still parked has no "
+        "effect to revert."
+    )
+
+
+class AlreadyReverted(Conflict):
+    code = "already-reverted"
+    title = "This call was reverted already"
+    advice = "A call is reverted at most once; `reverted_by` names the revert call. Nothing more to do."
+
+
+class RevertWindowClosed(Conflict):
+    code = "revert-window-closed"
+    title = "The time to revert this call has passed"
+    advice = (
+        "The action allows reverts only within its declared window (`revert_until`). Correct the effect with a new call instead."
+    )
 
 
 class IdempotencyKeyInUse(Conflict):

@@ -62,7 +62,8 @@ async def test_executed_call_commits_effect_and_record_together(runtime: Runtime
     assert rec["tenant_id"] == "acme" and rec["principal"] == "agent:test" and rec["on_behalf_of"] == "user:alice"
     assert rec["action"] == "orders.refund" and rec["action_version"] == 1
     assert rec["input_hash"].startswith("sha256:") and rec["result_hash"].startswith("sha256:")
-    stages = {"record", "authenticate", "tenant", "limits", "validate", "authorize", "idempotency", "policy", "execute"}
+    stages = {"record", "authenticate", "tenant", "resolve-revert", "limits", "validate", "authorize", "check-revert"}
+    stages |= {"idempotency", "policy", "execute"}
     assert set(rec["timings"]) == stages
     assert [r["stage"] for r in rec["reasons"]] == ["authenticate", "authorize", "policy"]
     assert rec["reasons"][-1]["policies"] == ["default-permit-granted"] and rec["reasons"][-1]["policy_version"] == 0
@@ -185,7 +186,8 @@ async def test_tenants_see_only_their_own_business_rows(runtime: Runtime) -> Non
 
 async def test_actions_for_lists_only_what_the_grant_covers(runtime: Runtime) -> None:
     grant = await runtime.authority.verify(await issue(runtime, actions=["orders.*"]))
-    assert [a.name for a in runtime.gateway.actions_for(grant)] == ["orders.get", "orders.list", "orders.refund"]
+    names = [a.name for a in runtime.gateway.actions_for(grant)]
+    assert names == ["orders.get", "orders.list", "orders.refund", "orders.refund.revert"]
 
 
 async def test_concurrent_refunds_never_lose_an_update(runtime: Runtime) -> None:

@@ -262,3 +262,14 @@ def test_default_set_validates_for_a_surface_without_money_actions() -> None:
 
     surface = bare.including(management_surface(None)).including(policy_surface(lambda: None))  # type: ignore[arg-type]
     assert "default-approve-large-money" in compile_policies(default_files(1), surface).policies
+
+
+def test_discovery_says_when_a_human_may_be_needed() -> None:
+    """What agents are told before calling: never, sometimes (conditions) or always."""
+    assert CUSTOM_SET.approval("orders.get", "read", "agent:x") == {"required": "never"}
+    assert CUSTOM_SET.approval("orders.refund", "money", "agent:x") == {
+        "required": "sometimes",
+        "why": ["refunds over 500.00 need two people"],
+    }
+    assert CUSTOM_SET.approval("accounts.update_email", "account", "agent:bob")["required"] == "always"
+    assert CUSTOM_SET.approval("accounts.update_email", "account", "agent:alice") == {"required": "never"}

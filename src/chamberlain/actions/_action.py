@@ -10,6 +10,7 @@ from typing import Any
 from ..limits import Rate
 from ._contract import Contract
 from ._risk import mcp_hints
+from ._undo import Undo
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -35,6 +36,10 @@ class Action:
     (tenant, agent), e.g. ``100/day``: counted from the call records, so it outlives restarts."""
     idempotency_key: str | None = None
     """``"required"`` or ``"optional"``; unset, ``money`` actions require one."""
+    undo: Undo | None = None
+    """Set when the action declared a compensation (``@action.undo``): how to revert its calls."""
+    reverts: str | None = None
+    """Set on a revert action: the name of the action whose calls it reverts."""
 
     @property
     def requires_idempotency_key(self) -> bool:
@@ -52,6 +57,11 @@ class Action:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.handler)
 
+    def reversibility(self) -> dict[str, Any] | bool:
+        """``False`` for an action whose calls cannot be reverted (agents must treat them
+        as final); else the revert action to call and the window to call it in."""
+        return self.undo.describe() if self.undo is not None else False
+
     def describe(self) -> dict[str, Any]:
         """The agent-facing description served by ``GET /v1/actions``."""
         return {
@@ -68,5 +78,7 @@ class Action:
                 **({"quota": str(self.quota)} if self.quota else {}),
             },
             "idempotency_key": "required" if self.requires_idempotency_key else "optional",
+            "reversible": self.reversibility(),
+            **({"reverts": self.reverts} if self.reverts else {}),
             **({"resource": self.resource} if self.resource else {}),
         }

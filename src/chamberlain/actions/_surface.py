@@ -6,17 +6,23 @@ of operations a business exposes to agents, whatever protocol later carries them
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 from ..limits import Rate
+from ..timeutil import parse_duration
 from ._action import Action
 from ._contract import build_contract
 from ._risk import RISK_CLASSES
+from ._undo import REVERT_SUFFIX, Compensation, Undo, revert_contract
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=Compensation)
 
 # Lower-case, optionally dotted by concept ("orders.refund"); valid MCP tool names too.
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -48,7 +54,7 @@ class Surface:
         idempotency_key: Literal["required", "optional"] | None = None,
         rate: str | None = None,
         quota: str | None = None,
-    ) -> Callable[[F], F]:
+    ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Declared[P, R]]:
         """Declare ``fn`` as action ``name``; contracts come from its type hints.
 
         ``resource`` also publishes a read action as an MCP resource at that URI
@@ -60,6 +66,9 @@ class Surface:
         many calls (``N/second|minute|hour|day``); more are refused ``429 rate-limited``.
         ``quota="100/day"`` is the same over a long window, counted from the call records
         (calls that ran or were parked), so restarts do not reset it: ``429 quota-exceeded``.
+
+        The decorated function stays callable as before, and gains ``.undo`` to declare
+        how its calls are reverted.
         """
         if not ACTION_NAME.match(name):
             raise ValueError(f"action name {name!r} must be dotted lower-case, like 'orders.refund'")
@@ -71,19 +80,16 @@ class Surface:
             raise ValueError(f"{name}: approval_ttl_s must be positive")
         if idempotency_key not in (None, "required", "optional"):
             raise ValueError(f"{name}: idempotency_key is 'required' or 'optional'")
-        parsed_rate = Rate.parse(rate) if rate is not None else None
-        parsed_quota = Rate.parse(quota) if quota is not None else None
+        parsed_rate, parsed_quota = _limits(rate, quota)
         if resource is not None and risk != "read":
             raise ValueError(f"{name}: only read actions can be published as resources")
 
-        def register(fn: F) -> F:
-            if name in self._actions:
-                raise ValueError(f"action {name!r} is declared twice")
+        def register(fn: Callable[P, Coroutine[Any, Any, R]]) -> Declared[P, R]:
+            self._claim_name(name)
             if not inspect.iscoroutinefunction(fn):
                 raise TypeError(f"{fn.__qualname__}: actions must be 'async def'")
             doc = inspect.getdoc(fn) or ""
-            model_name = "".join(part.title() for part in re.split(r"[._]", name)) + "Input"
-            contract = build_contract(fn, model_name)
+            contract = build_contract(fn, _model_name(name))
             if resource is not None:
                 _check_resource(name, resource, contract.input_schema)
             self._actions[name] = Action(
@@ -102,9 +108,68 @@ class Surface:
                 rate=parsed_rate,
                 quota=parsed_quota,
             )
-            return fn
+            return Declared(self, name, fn)
 
         return register
+
+    def undo(
+        self,
+        name: str,
+        *,
+        window: str | None = None,
+        risk: str | None = None,
+        description: str | None = None,
+        idempotency_key: Literal["required", "optional"] | None = None,
+        rate: str | None = None,
+        quota: str | None = None,
+    ) -> Callable[[C], C]:
+        """Declare the compensation of action ``name`` (usually written ``@refund.undo(...)``).
+
+        It becomes the action ``<name>.revert``: ``async fn(original: Original, ctx: Context)``
+        receives the call being reverted (its arguments and result) and undoes it in the
+        revert call's own transaction. The revert is governed like any call; it takes the
+        original's risk class unless ``risk`` says otherwise (so reverting a refund is a money
+        movement), and ``window="30d"`` refuses reverts once that long has passed since the
+        call ran. An idempotency key is optional: a call can only ever be reverted once.
+        """
+        original = self._actions.get(name)
+        if original is None:
+            raise ValueError(f"undo for {name!r}: declare the action first")
+        if original.undo is not None or original.reverts is not None:
+            raise ValueError(f"{name}: {'its undo is' if original.undo else 'a revert cannot be'} declared twice")
+        if original.risk in ("read", "data_export"):
+            raise ValueError(f"{name}: a {original.risk} action changes nothing, so there is nothing to undo")
+        revert_risk = risk or original.risk
+        if revert_risk not in RISK_CLASSES:
+            raise ValueError(f"risk {revert_risk!r} is not one of {', '.join(RISK_CLASSES)}")
+        revert_name = name + REVERT_SUFFIX
+        spec = Undo(revert_name, parse_duration(window) if window is not None else None)
+        parsed_rate, parsed_quota = _limits(rate, quota)
+
+        def register(compensation: C) -> C:
+            self._claim_name(revert_name)
+            doc = inspect.getdoc(compensation)
+            self._actions[revert_name] = Action(
+                name=revert_name,
+                version=1,
+                risk=revert_risk,
+                description=description or doc or f"Revert a call of {name}.",
+                handler=compensation,
+                contract=revert_contract(compensation, _model_name(revert_name)),
+                title=f"Revert {original.title or name}",
+                idempotency_key=idempotency_key or "optional",
+                rate=parsed_rate,
+                quota=parsed_quota,
+                reverts=name,
+            )
+            self._actions[name] = dataclasses.replace(original, undo=spec)
+            return compensation
+
+        return register
+
+    def _claim_name(self, name: str) -> None:
+        if name in self._actions:
+            raise ValueError(f"action {name!r} is declared twice")
 
     def event(self, type: str, description: str) -> None:
         """Declare a domain event type (``order.refunded``) that handlers may emit with
@@ -155,6 +220,49 @@ class Surface:
 
     def names(self) -> list[str]:
         return sorted(self._actions)
+
+
+class Declared(Generic[P, R]):
+    """What ``@surface.action`` gives back: the handler, callable as before (handlers
+    call each other), plus ``.undo`` to declare its compensation."""
+
+    def __init__(self, surface: Surface, name: str, fn: Callable[P, Coroutine[Any, Any, R]]) -> None:
+        self._surface = surface
+        self._fn = fn
+        self.action_name = name
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        return self._fn(*args, **kwargs)
+
+    def undo(
+        self,
+        *,
+        window: str | None = None,
+        risk: str | None = None,
+        description: str | None = None,
+        idempotency_key: Literal["required", "optional"] | None = None,
+        rate: str | None = None,
+        quota: str | None = None,
+    ) -> Callable[[C], C]:
+        """``@refund.undo(window="30d")``: see ``Surface.undo``."""
+        return self._surface.undo(
+            self.action_name,
+            window=window,
+            risk=risk,
+            description=description,
+            idempotency_key=idempotency_key,
+            rate=rate,
+            quota=quota,
+        )
+
+
+def _model_name(action: str) -> str:
+    return "".join(part.title() for part in re.split(r"[._]", action)) + "Input"
+
+
+def _limits(rate: str | None, quota: str | None) -> tuple[Rate | None, Rate | None]:
+    return (Rate.parse(rate) if rate is not None else None, Rate.parse(quota) if quota is not None else None)
 
 
 def _check_resource(name: str, uri: str, input_schema: dict[str, Any]) -> None:

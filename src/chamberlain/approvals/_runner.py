@@ -110,7 +110,9 @@ class ApprovedCalls:
             trace_id=row["trace_id"],
             id=row["call_id"],
         )
-        call.grant, call.action, call.args, call.input_hash = grant, action, args, digest(arguments)
+        call.grant, call.action, call.args, call.input, call.input_hash = grant, action, args, arguments, digest(arguments)
+        if action.reverts is not None:
+            call.revert_of = arguments["call_id"]
         return call
 
     async def _executed(self, tx: Transaction, row: dict[str, Any], outcome: Outcome) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select, update
 
-from ..store import Store, approvals, audit_entries, calls
+from ..store import Store, approvals, audit_entries, calls, reversible_calls
 from ..timeutil import utc_now_iso
 from . import _log
 from ._service import AuditLog
@@ -113,6 +113,12 @@ async def erase_payloads(
         closed = approvals.c.status.in_(("rejected", "expired", "executed", "failed"))
         mine = (approvals.c.tenant_id == tenant) & approvals.c.call_id.in_(sorted(ids))
         await tx.execute(update(approvals).where(mine, closed).values(arguments={}, result=None))
+        # What a compensation would need goes as well: such a call can no longer be reverted.
+        await tx.execute(
+            update(reversible_calls)
+            .where(reversible_calls.c.tenant_id == tenant, reversible_calls.c.call_id.in_(sorted(ids)))
+            .values(arguments={}, result=None, erased_at=utc_now_iso())
+        )
         kept = (await tx.execute(select(func.count()).select_from(approvals).where(mine, ~closed))).scalar() or 0
         index = await _log.append(tx, tenant, "payload.erased", {"entries": indexes, "by": by}, {"reason": reason[:500]})
     return {"entries": indexes, "index": index, "approvals_kept": int(kept)}

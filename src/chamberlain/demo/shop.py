@@ -13,11 +13,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
 
-from chamberlain import ActionError, Context, Money, Surface
+from chamberlain import ActionError, Context, Money, Original, Surface
 from chamberlain.timeutil import utc_now_iso
 
 shop = Surface("demo-shop", description="A demo shop: customers, orders, refunds, account settings and a product catalog.")
 shop.event("order.refunded", "Money went back to a customer (subject: the order; data: the refund).")
+shop.event("order.refund_reversed", "A refund was cancelled by a revert (subject: the order; data: the reversal).")
 shop.event("account.settings_changed", "A customer's account settings changed (subject: the customer).")
 
 meta = MetaData()
@@ -51,6 +52,14 @@ refunds = Table(
     Column("currency", String(3), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
+)
+refund_reversals = Table(
+    "demo_refund_reversals",
+    meta,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("refund_id", String(32), primary_key=True),
+    Column("reason", Text, nullable=True),
+    Column("reversed_at", String(32), nullable=False),
 )
 account_settings = Table(
     "demo_account_settings",
@@ -97,6 +106,13 @@ class Refund(BaseModel):
     order_id: str
     amount: Money
     reason: str
+    order_status: str
+
+
+class RefundReversal(BaseModel):
+    refund_id: str
+    order_id: str
+    amount: Money
     order_status: str
 
 
@@ -191,6 +207,29 @@ async def refund(
     done = Refund(id=refund_id, order_id=order_id, amount=amount, reason=reason, order_status=status)
     await ctx.emit("order.refunded", done.model_dump(mode="json"), subject=f"orders/{order_id}")
     return done
+
+
+@refund.undo(window="30d")
+async def cancel_refund(original: Original, ctx: Context) -> RefundReversal:
+    """Cancel a refund made by mistake: the order owes the customer that amount again
+    (the payment provider is asked to void the refund)."""
+    done = Refund.model_validate(original.result)
+    order = await get_order(done.order_id, ctx)
+    refunded = order.refunded.amount_minor - done.amount.amount_minor
+    status = "paid" if refunded == 0 else "partially_refunded"
+    await ctx.tx.execute(
+        update(orders)
+        .where(orders.c.tenant_id == ctx.tenant, orders.c.id == done.order_id)
+        .values(refunded_minor=refunded, status=status)
+    )
+    await ctx.tx.execute(
+        insert(refund_reversals).values(
+            tenant_id=ctx.tenant, refund_id=done.id, reason=original.reason, reversed_at=utc_now_iso()
+        )
+    )
+    reversal = RefundReversal(refund_id=done.id, order_id=done.order_id, amount=done.amount, order_status=status)
+    await ctx.emit("order.refund_reversed", reversal.model_dump(mode="json"), subject=f"orders/{done.order_id}")
+    return reversal
 
 
 @shop.action("customers.get", risk="read", resource="shop://customers/{customer_id}")

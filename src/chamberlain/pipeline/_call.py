@@ -53,6 +53,10 @@ class Call:
     """The key this call holds while it runs (settled where its outcome is recorded)."""
     limit: Any = None
     """The rate limit this call was counted against and what is left of it (``LimitState``)."""
+    revert_of: str | None = None
+    """For a revert: the id of the call it reverts (set by the caller, or from the arguments)."""
+    original: dict[str, Any] | None = None
+    """For a revert that passed its checks: what is kept of the call it reverts."""
 
     def timings(self) -> dict[str, float]:
         """Milliseconds spent in each stage entered so far, up to now.

@@ -20,6 +20,7 @@ from ._call import Call, Outcome
 from ._idempotency import CheckIdempotency, IdempotencyKeys
 from ._limits import CheckLimits
 from ._records import read_record, record_outcome
+from ._reverts import CheckRevert, ResolveRevert, revert_state
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
 
@@ -59,10 +60,12 @@ class Gateway:
         self._known_tenants: set[str] = set()
         self.events = events
         """The ``EventHub`` handlers emit through (``ctx.emit``) and streams read from."""
-        self.execute = Execute(self.store, action_timeout_s, events)
+        self.execute = Execute(self.store, action_timeout_s, events, surface)
         self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400)
         self.limiter: Limiter = limiter or MemoryLimiter()
         self.tenant_limits = tenant_limits or TenantLimits(store, refresh_s=5.0)
+        self.policy = policy
+        """The policy stage, when policies judge calls (discovery asks it about approval)."""
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
         self.tracer = tracer
         """An OpenTelemetry ``Tracer`` when tracing is on (a span per call and per stage)."""
@@ -75,9 +78,11 @@ class Gateway:
             RecordCalls(self.store),
             Authenticate(self.authority),
             ResolveTenant(self._tenant_exists),
+            ResolveRevert(self.surface, self.store),
             CheckLimits(self.surface, self.limiter, self.store, self.tenant_limits),
             ValidateInput(self.surface),
             AuthorizeGrant(self.authority),
+            CheckRevert(self.store, self.authority.audience),
             CheckIdempotency(self.idempotency),
             *([policy] if policy is not None else []),
             self.execute,
@@ -116,6 +121,20 @@ class Gateway:
             visible.append(action)
         return visible
 
+    async def approval_for(self, grant: Grant | None, action: Action) -> dict[str, Any]:
+        """Whether calls of ``action`` can wait for a human, under the grant's tenant's
+        policies (or the default policies, for ``None``)."""
+        judge = getattr(self.policy, "approval_for", None)
+        if judge is None:
+            return {"required": "never"}
+        tenant, principal = (grant.tenant, grant.acting.id) if grant is not None else (None, "")
+        return dict(await judge(tenant, action, principal))
+
+    async def describe(self, grant: Grant) -> list[dict[str, Any]]:
+        """The actions the grant may call, as ``GET /v1/actions`` shows them: contracts, risk,
+        limits, idempotency, reversibility and whether a human may have to approve."""
+        return [{**a.describe(), "approval": await self.approval_for(grant, a)} for a in self.actions_for(grant)]
+
     async def record(self, grant: Grant, call_id: str) -> dict[str, Any]:
         """A call's record, for the grant that made it (or one derived from it), or for a
         grant that holds ``calls.read`` in the same tenant. Anything else looks absent."""
@@ -128,6 +147,11 @@ class Gateway:
         assert record is not None
         if record["approval_id"] is not None and self.approvals is not None:
             record["approval"] = await self.approvals.by_call(grant.tenant, call_id)
+        action = self.surface.get(record["action"])
+        if action is not None and action.undo is not None and record["outcome"] == "ok":
+            state = await revert_state(self.store, grant.tenant, call_id)
+            if state is not None:  # it ran after its undo was declared: it can be reverted
+                record["revert"] = {"action": action.undo.action, **state}
         if self.audit is not None:
             record["audit_entries"] = await self.audit.indexes_of_call(grant.tenant, call_id)
         return record

@@ -58,6 +58,7 @@ def record_row(outcome: Outcome) -> dict[str, Any]:
         "started_at": call.started_at.isoformat(timespec="microseconds"),
         "duration_ms": round((time.perf_counter() - call.clock) * 1000, 4),
         "approval_id": outcome.approval["id"] if outcome.approval else None,
+        "revert_of": call.revert_of,
     }
 
 
@@ -95,6 +96,8 @@ async def audit_outcome(tx: Transaction, outcome: Outcome, row: dict[str, Any] |
     if contract is not None and outcome.executed and outcome.error is None:
         payload["result"] = contract.audit_output(outcome.result)
     fields = {"call_id": row["id"], **{name: row[name] for name in _ENTRY_FIELDS}}
+    if row["revert_of"] is not None:  # a revert's entry names the call it reverts
+        fields["revert_of"] = row["revert_of"]
     return await audit.append(tx, tenant, ENTRY_KINDS[row["decision"]], fields, payload)
 
 
@@ -126,6 +129,7 @@ def public_record(row: dict[str, Any]) -> dict[str, Any]:
         "trace_id": row["trace_id"],
         "started_at": row["started_at"],
         "approval_id": row["approval_id"],
+        "revert_of": row["revert_of"],
     }
 
 

@@ -33,6 +33,7 @@ from ..timeutil import utc_now
 from ..tracing import traceparent_of
 from ._call import Call, Outcome
 from ._records import record_outcome, write_record
+from ._reverts import claim_original, remember
 from ._stage import Next
 
 log = logging.getLogger("chamberlain.pipeline")
@@ -169,8 +170,9 @@ Finish = Callable[[Transaction, Outcome], Awaitable[None]]
 
 
 class _HandlerFailed(Exception):
-    def __init__(self, error: ChamberlainError) -> None:
+    def __init__(self, error: ChamberlainError, *, executed: bool = True) -> None:
         self.error = error
+        self.executed = executed
 
 
 class Execute:
@@ -182,8 +184,9 @@ class Execute:
 
     name = "execute"
 
-    def __init__(self, store: Store, timeout_s: float, events: Any = None) -> None:
+    def __init__(self, store: Store, timeout_s: float, events: Any = None, surface: Surface | None = None) -> None:
         self._store = store
+        self._surface = surface
         self._timeout = timeout_s
         self._events = events
 
@@ -198,9 +201,11 @@ class Execute:
             async with LazyTransaction(self._store) as tx:
                 outcome = await self._invoke(call, tx)
                 await finish(tx, outcome)
+                if call.action is not None and call.action.undo is not None:  # after finish: it may find the call ran
+                    await remember(tx, outcome)
             return outcome
         except _HandlerFailed as failed:
-            return Outcome(call, error=failed.error, executed=True)
+            return Outcome(call, error=failed.error, executed=failed.executed)
 
     async def _invoke(self, call: Call, tx: LazyTransaction) -> Outcome:
         assert call.grant is not None and call.action is not None and call.args is not None
@@ -217,9 +222,11 @@ class Execute:
                 traceparent_of(call.trace_id),
                 self._events,
             )
+        if action.reverts is not None:
+            compensation = await self._compensation(call, tx, kwargs)
         try:
             async with asyncio.timeout(self._timeout):
-                value = await action.handler(**kwargs)
+                value = await (compensation() if action.reverts is not None else action.handler(**kwargs))
             result = action.contract.dump_output(value)
         except ActionError as err:
             raise _HandlerFailed(ActionFailed(err.message, reason=err.code, **err.extra)) from err
@@ -232,3 +239,17 @@ class Execute:
             log.exception("call %s: handler of %s raised", call.id, action.name)
             raise _HandlerFailed(InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)) from err
         return Outcome(call, result=result, result_hash=digest(result), executed=True)
+
+    async def _compensation(self, call: Call, tx: LazyTransaction, kwargs: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+        """A revert runs its compensation on the original call, claimed first in the same
+        transaction; if it cannot be claimed nothing runs and the call is refused."""
+        assert call.action is not None and call.action.reverts is not None and call.action.contract.context_param
+        reverted = self._surface.get(call.action.reverts) if self._surface is not None else None
+        if reverted is None:
+            raise _HandlerFailed(InternalError(f"{call.action.reverts} is not served here"), executed=False)
+        try:
+            original = await claim_original(tx, call, reverted)
+        except ChamberlainError as err:
+            raise _HandlerFailed(err, executed=False) from err
+        context = kwargs[call.action.contract.context_param]
+        return lambda: call.action.handler(original, context)  # type: ignore[union-attr]

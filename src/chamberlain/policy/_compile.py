@@ -72,9 +72,12 @@ class Policy:
     def always_permits(self, action: str, risk: str, principal: str) -> bool:
         """True when this is a plain permit that surely matches every such call: no
         condition, no approval, and a scope that names this action and principal (or all)."""
+        return self.approval is None and self.always_applies(action, risk, principal)
+
+    def always_applies(self, action: str, risk: str, principal: str) -> bool:
+        """A permit with no condition whose scope surely names this action and principal (or all)."""
         return (
             self.effect == "permit"
-            and self.approval is None
             and not self.body.get("conditions")
             and self.body.get("resource", {}).get("op") == "All"
             and _scope_surely_matches(self.action_scope, {action, risk_group(risk)}, ACTION)
@@ -127,6 +130,16 @@ class PolicySet:
     @cached_property
     def digest(self) -> str:
         return digest(self.files)
+
+    def approval(self, action: str, risk: str, principal: str) -> dict[str, Any]:
+        """Whether a call of ``action`` by ``principal`` can be parked for a human, as an agent
+        is told before calling: ``never``, ``always`` (an approval policy with no condition
+        surely applies), or ``sometimes`` (it depends on the arguments, time or amount)."""
+        found = [p for p in self.policies.values() if p.approval is not None and p.applies_to(action, risk, principal)]
+        if not found:
+            return {"required": "never"}
+        always = any(p.always_applies(action, risk, principal) for p in found)
+        return {"required": "always" if always else "sometimes", "why": sorted({p.approval or "" for p in found})}
 
     def slice(self, action: str, risk: str, principal: str) -> Slice:
         key = (action, principal)

@@ -93,13 +93,21 @@ class PolicyEngine:
 
     def __init__(self, surface: Surface) -> None:
         self.surface = surface
-        self._shapes: dict[str, ActionShape] = {a.name: action_shape(a) for a in surface}
+        self._shapes: dict[str, ActionShape] = {a.name: action_shape(a, surface) for a in surface}
         self._actions = cedarpy.Entities.from_json_str(orjson.dumps(action_entities(surface)).decode())
         self._entities: OrderedDict[str, cedarpy.Entities] = OrderedDict()
 
     def request(
-        self, tenant: str, principal: dict[str, Any], action: Action, arguments: dict[str, Any], surface: str, now: datetime
+        self,
+        tenant: str,
+        principal: dict[str, Any],
+        action: Action,
+        arguments: dict[str, Any],
+        surface: str,
+        now: datetime,
+        original: dict[str, Any] | None = None,
     ) -> Request:
+        """``original``: for a revert, the arguments of the call it reverts."""
         shape = self._shapes[action.name]
         context: dict[str, Any] = {
             "arguments": shape.project_arguments(arguments),
@@ -109,7 +117,8 @@ class PolicyEngine:
             "hour": now.hour,
             "weekday": now.isoweekday(),
         }
-        money = arguments.get(shape.money_argument) if shape.money_argument else None
+        source = (original or {}) if shape.money_from_original else arguments
+        money = source.get(shape.money_argument) if shape.money_argument else None
         if isinstance(money, dict):
             context["amount_minor"] = money["amount_minor"]
             context["currency"] = money["currency"]

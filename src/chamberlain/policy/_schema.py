@@ -52,6 +52,8 @@ class ActionShape:
     arguments: dict[str, _Field]
     money_argument: str | None
     money_required: bool
+    money_from_original: bool = False
+    """A revert: ``money_argument`` names an argument of the call it reverts."""
 
     def project_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -146,13 +148,21 @@ def _project_record(fields: dict[str, _Field], value: Any) -> Any:
     return out
 
 
-def action_shape(action: Action) -> ActionShape:
+def action_shape(action: Action, surface: Surface) -> ActionShape:
+    """A revert's amount is the money its original moved (policies judge reverting a large
+    refund as they judge the refund), present exactly when the original's must be."""
     schema = action.contract.input_schema
     fields = _record_fields(schema, schema.get("$defs", {}))
+    original = surface.get(action.reverts) if action.reverts else None
+    money_argument = _money_argument(original or action)
+    source = (original or action).contract.input_schema
+    required = money_argument in set(source.get("required", []))
+    return ActionShape(action.name, action.risk, fields, money_argument, required, money_from_original=original is not None)
+
+
+def _money_argument(action: Action) -> str | None:
     money = [n for n, f in action.contract.input_model.model_fields.items() if _is_money(f.annotation)]
-    money_argument = money[0] if money else None
-    required = set(schema.get("required", []))
-    return ActionShape(action.name, action.risk, fields, money_argument, money_argument in required)
+    return money[0] if money else None
 
 
 def _is_money(annotation: Any) -> bool:
@@ -176,7 +186,7 @@ def cedar_schema(surface: Surface) -> dict[str, Any]:
     """The Cedar JSON schema for ``surface``: one principal type, the tenant as resource."""
     actions: dict[str, Any] = {risk_group(r): {} for r in RISK_CLASSES}
     for action in surface:
-        shape = action_shape(action)
+        shape = action_shape(action, surface)
         actions[action.name] = {
             "memberOf": [{"id": risk_group(action.risk)}],
             "appliesTo": {

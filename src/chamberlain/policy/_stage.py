@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..actions import Action
 from ..approvals import Approvals
 from ..errors import PolicyDenied, PolicyInvalid
 from ..pipeline import Call, Next, Outcome
@@ -40,7 +41,10 @@ class CheckPolicy:
                     "every call is refused until an operator fixes them"
                 ),
             )
-        request = self.engine.request(tenant, principal_of(call.grant), call.action, call.input, call.surface, utc_now())
+        original = call.original["arguments"] if call.original is not None else None
+        request = self.engine.request(
+            tenant, principal_of(call.grant), call.action, call.input, call.surface, utc_now(), original
+        )
         decision = self.engine.decide(policies, request, call.action.risk)
         call.reasons.append(decision.reason())
         if decision.effect == "deny":
@@ -48,6 +52,15 @@ class CheckPolicy:
         if decision.effect == "require_approval":
             return await self._park(call, decision)
         return await next(call)
+
+    async def approval_for(self, tenant: str | None, action: Action, principal: str) -> dict[str, Any]:
+        """What the tenant's current policies say about approval for ``action`` (the default
+        policies for ``tenant=None``): what discovery shows an agent before it calls."""
+        try:
+            policies = self.book.default if tenant is None else await self.book.current(tenant)
+        except PolicyInvalid:  # every call is refused until an operator fixes them
+            return {"required": "unknown"}
+        return policies.approval(action.name, action.risk, principal)
 
     async def _park(self, call: Call, decision: Decision) -> Outcome:
         assert call.grant is not None and call.action is not None and call.input is not None and call.token is not None

@@ -101,6 +101,7 @@ calls = Table(
     Column("started_at", String(32), nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("approval_id", String(40), nullable=True),
+    Column("revert_of", String(40), nullable=True),
 )
 Index("ix_calls_tenant_started", calls.c.tenant_id, calls.c.started_at)
 Index("ix_calls_quota", calls.c.tenant_id, calls.c.action, calls.c.principal, calls.c.started_at)
@@ -302,3 +303,21 @@ tenant_limits = Table(
     Column("updated_by", String(200), nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
+
+reversible_calls = Table(
+    "reversible_calls",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("call_id", String(40), primary_key=True),
+    Column("action", String(200), nullable=False),
+    Column("principal", String(200), nullable=False),
+    Column("grant_id", String(40), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("executed_at", String(32), nullable=False),
+    Column("revert_until", String(32), nullable=True),
+    Column("reverted_by", String(40), nullable=True),
+    Column("reverted_at", String(32), nullable=True),
+    Column("erased_at", String(32), nullable=True),
+)
+Index("ix_reversible_calls_principal", reversible_calls.c.tenant_id, reversible_calls.c.principal, reversible_calls.c.executed_at)

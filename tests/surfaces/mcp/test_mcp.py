@@ -40,6 +40,7 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
         "orders.get",
         "orders.list",
         "orders.refund",
+        "orders.refund.revert",
         "chamberlain.call_status",
     }
     refund = tools["orders.refund"]
@@ -50,12 +51,23 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
     assert refund.annotations is not None
     assert (refund.annotations.read_only_hint, refund.annotations.destructive_hint) == (False, True)
     assert tools["orders.get"].annotations.read_only_hint is True  # type: ignore[union-attr]
-    assert refund.meta == {
+    assert refund.meta is not None and refund.meta == {
         "chamberlain/risk": "money",
         "chamberlain/version": 1,
         "chamberlain/idempotency_key": "required",
         "chamberlain/limits": {"rate": "100/minute"},
+        "chamberlain/reversible": {"action": "orders.refund.revert", "window_s": 30 * 86400},
+        "chamberlain/approval": refund.meta["chamberlain/approval"],
     }
+    # The default policies: large or unpriced money movements wait for a human; every export does.
+    assert refund.meta["chamberlain/approval"]["required"] == "sometimes"
+    assert tools["customers.export"].meta["chamberlain/approval"]["required"] == "always"  # type: ignore[index]
+    assert tools["orders.get"].meta["chamberlain/approval"] == {"required": "never"}  # type: ignore[index]
+    assert tools["accounts.update_email"].meta["chamberlain/reversible"] is False  # type: ignore[index]
+    # The model reads the same facts in the description.
+    assert "Reversible within 30 days: call orders.refund.revert" in (refund.description or "")
+    assert "May wait for human approval" in (refund.description or "")
+    assert "Irreversible" in (tools["accounts.update_email"].description or "")
 
 
 async def test_call_returns_structured_content_and_a_record(demo_server: DemoServer) -> None:

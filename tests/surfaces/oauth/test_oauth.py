@@ -139,5 +139,5 @@ async def test_standard_mcp_client_gets_a_token_and_calls_a_tool(demo_server: De
                 await session.initialize()
                 tools = [t.name for t in (await session.list_tools()).tools]
                 result = await session.call_tool("orders.get", {"order_id": "o_1002"})
-    assert tools == ["orders.get", "orders.list", "orders.refund", "chamberlain.call_status"]
+    assert tools == ["orders.get", "orders.list", "orders.refund", "orders.refund.revert", "chamberlain.call_status"]
     assert result.structured_content["id"] == "o_1002"  # type: ignore[index]

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import httpx
 import orjson
-import pytest
 
 from chamberlain.errors import ERROR_BASE_URI
 from tests.conftest import DemoServer, new_key
 
 ACME, GLOBEX = "acme-shop", "globex-store"
-
-
-@pytest.fixture
-def client(demo_server: DemoServer) -> httpx.Client:
-    with httpx.Client(base_url=demo_server.base, timeout=10) as c:
-        yield c  # type: ignore[misc]
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from ...errors import ChamberlainError, InvalidInput, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
+from ...timeutil import spoken_duration
 from .._credentials import presented_grant, requested_tenant
 from ._listen import ResourceListener
 from ._resources import CALL_SCHEME, CALL_TEMPLATE, ResourceRoute, describe, render, resource_routes
@@ -69,12 +70,12 @@ def _keyed_schema(action: Action) -> dict[str, Any]:
     return keyed
 
 
-def _tool(action: Action) -> types.Tool:
+def _tool(action: Action, approval: dict[str, Any]) -> types.Tool:
     hints = action.hints
     return types.Tool(
         name=action.name,
         title=action.title,
-        description=action.description,
+        description=f"{action.description}\n\n{governance_note(action, approval)}",
         input_schema=_keyed_schema(action),
         output_schema=None if action.contract.is_content else action.contract.output_schema,
         annotations=types.ToolAnnotations(
@@ -89,8 +90,32 @@ def _tool(action: Action) -> types.Tool:
             "chamberlain/version": action.version,
             "chamberlain/idempotency_key": "required" if action.requires_idempotency_key else "optional",
             **({"chamberlain/limits": limits} if (limits := action.describe()["limits"]) else {}),
+            "chamberlain/reversible": action.reversibility(),
+            "chamberlain/approval": approval,
         },
     )
+
+
+def governance_note(action: Action, approval: dict[str, Any]) -> str:
+    """The rules of the tool in words, for the model reading the description (clients
+    that read ``_meta`` get the same facts as data)."""
+    parts = [f"Risk: {action.risk}."]
+    if action.requires_idempotency_key:
+        parts.append("Needs an idempotency_key: reuse it when retrying, so it runs once.")
+    if action.rate or action.quota:
+        parts.append(f"Limited to {' and '.join(str(r) for r in (action.rate, action.quota) if r)}.")
+    if approval["required"] == "always":
+        parts.append("Always waits for human approval; follow it with chamberlain.call_status.")
+    elif approval["required"] == "sometimes":
+        parts.append(f"May wait for human approval ({'; '.join(approval['why'])}).")
+    if action.undo is not None:
+        window = f" within {spoken_duration(action.undo.window)}" if action.undo.window else ""
+        parts.append(f"Reversible{window}: call {action.undo.action} with the call_id.")
+    elif action.reverts is not None:
+        parts.append(f"Reverts one call of {action.reverts}; a call is reverted at most once.")
+    elif action.risk not in ("read", "data_export"):
+        parts.append("Irreversible: it cannot be undone.")
+    return " ".join(parts)
 
 
 def _status_tool() -> types.Tool:
@@ -195,7 +220,8 @@ class McpSurface:
 
     async def list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
         grant = await self._grant(ctx)
-        return types.ListToolsResult(tools=[*(_tool(a) for a in self.gateway.actions_for(grant)), _status_tool()])
+        tools = [_tool(a, await self.gateway.approval_for(grant, a)) for a in self.gateway.actions_for(grant)]
+        return types.ListToolsResult(tools=[*tools, _status_tool()])
 
     async def call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         if params.name == STATUS_TOOL:

@@ -36,7 +36,7 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 
 
-def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
+def _operation(action: Action, components: dict[str, Any], approval: dict[str, Any] | None = None) -> dict[str, Any]:
     prefix = "".join(p.title() for p in action.name.replace("_", ".").split("."))
     request_schema = _lift_defs(action.contract.input_schema, components, prefix)
     result_schema: dict[str, Any] = (
@@ -51,6 +51,8 @@ def _operation(action: Action, components: dict[str, Any]) -> dict[str, Any]:
         "x-chamberlain-version": action.version,
         **({"x-chamberlain-rate": str(action.rate)} if action.rate else {}),
         **({"x-chamberlain-quota": str(action.quota)} if action.quota else {}),
+        "x-chamberlain-reversible": action.reversibility(),
+        **({"x-chamberlain-approval": approval} if approval is not None else {}),
         "security": [{"grant": []}],
         "parameters": [{**IDEMPOTENCY_KEY_PARAMETER, "required": action.requires_idempotency_key}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
@@ -97,7 +99,12 @@ IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
 }
 
 
-def openapi_document(surface: Surface, server_url: str | None = None) -> dict[str, Any]:
+def openapi_document(
+    surface: Surface, server_url: str | None = None, approvals: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """``approvals``: per action, whether calls can wait for a human under the default
+    policies (``x-chamberlain-approval``; a tenant's own may differ, and
+    ``GET /v1/actions`` answers for the caller's)."""
     components: dict[str, Any] = {
         "Problem": {
             "type": "object",
@@ -117,7 +124,8 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
     }
     paths: dict[str, Any] = {}
     for action in surface:
-        paths[f"/v1/actions/{action.name}"] = {"post": _operation(action, components)}
+        approval = approvals.get(action.name) if approvals is not None else None
+        paths[f"/v1/actions/{action.name}"] = {"post": _operation(action, components, approval)}
     paths["/v1/actions"] = {
         "get": {
             "operationId": "listActions",
@@ -133,6 +141,33 @@ def openapi_document(surface: Surface, server_url: str | None = None) -> dict[st
             "security": [{"grant": []}],
             "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "The call record"}, "404": _problem("No such call visible to this grant")},
+        }
+    }
+    paths["/v1/calls/{call_id}/revert"] = {
+        "post": {
+            "operationId": "revertCall",
+            "summary": "Revert a call: runs its action's undo, governed like any call (its revert action)",
+            "security": [{"grant": []}],
+            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"reason": {"type": "string", "minLength": 3, "maxLength": 500}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Reverted; the revert action's result and its own call id"},
+                "202": {"description": "The revert waits for human approval"},
+                "403": _problem("The grant may not revert this call"),
+                "404": _problem("No such call in this tenant"),
+                "409": _problem("Not reversible, already reverted, or past the revert window"),
+            },
         }
     }
     if "grants.issue" in surface:

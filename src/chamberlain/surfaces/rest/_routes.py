@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ...approvals import ApprovalDesk
 from ...errors import ChamberlainError, NotFound
 from ...ids import trace_id_from_traceparent
-from ...pipeline import Call, Gateway
+from ...pipeline import REVERT_CALLS, Call, Gateway
 from .._credentials import presented_grant, requested_tenant
 from ._approvals import ApprovalRoutes
 from ._audit import AuditRoutes
@@ -53,6 +53,7 @@ class RestSurface:
             Route("/v1/grants", self.issue_grant, methods=["POST"]),
             Route("/v1/grants/{grant_id}", self.revoke_grant, methods=["DELETE"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
+            Route("/v1/calls/{call_id}/revert", self.revert_call, methods=["POST"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
             Route("/v1/policies", self.get_policies, methods=["GET"]),
@@ -83,6 +84,12 @@ class RestSurface:
             arguments["reason"] = request.query_params["reason"]
         return await self._call(request, "grants.revoke", arguments, None)
 
+    async def revert_call(self, request: Request) -> Response:
+        """``POST /v1/calls/{id}/revert`` is a call of that call's revert action (``orders.refund.revert``);
+        the body may give a ``reason``."""
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, REVERT_CALLS, arguments, body_error, revert_of=request.path_params["call_id"])
+
     async def get_policies(self, request: Request) -> Response:
         """``GET /v1/policies`` is the governed action ``policies.get``."""
         return await self._call(request, "policies.get", {}, None)
@@ -93,7 +100,13 @@ class RestSurface:
         return await self._call(request, "policies.update", arguments, body_error)
 
     async def _call(
-        self, request: Request, action: str, arguments: Any, body_error: ChamberlainError | None, created: bool = False
+        self,
+        request: Request,
+        action: str,
+        arguments: Any,
+        body_error: ChamberlainError | None,
+        created: bool = False,
+        revert_of: str | None = None,
     ) -> Response:
         call = Call(
             action_name=action,
@@ -105,6 +118,7 @@ class RestSurface:
             requested_tenant=requested_tenant(request.headers),
             transport_error=body_error,
             idempotency_key=request.headers.get("idempotency-key"),
+            revert_of=revert_of,
         )
         outcome = await self.gateway.call(call)
         call_id = outcome.shown_id
@@ -134,7 +148,7 @@ class RestSurface:
             grant = await self.gateway.authenticate(self.token(request))
         except ChamberlainError as err:
             return problem_response(err)
-        actions = [a.describe() for a in self.gateway.actions_for(grant)]
+        actions = await self.gateway.describe(grant)
         return JSONResponse({"tenant": grant.tenant, "principal": grant.principal.id, "actions": actions})
 
     async def get_call(self, request: Request) -> Response:
@@ -155,5 +169,6 @@ class RestSurface:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            self._openapi = bytes(JSONResponse(openapi_document(self.gateway.surface)).body)
+            approvals = {a.name: await self.gateway.approval_for(None, a) for a in self.gateway.surface}
+            self._openapi = bytes(JSONResponse(openapi_document(self.gateway.surface, approvals=approvals)).body)
         return Response(self._openapi, media_type="application/json")
