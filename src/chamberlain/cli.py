@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .app import Runtime, create_app
-from .commands import approvals, audit, limits, policy, role, webhooks
+from .commands import approvals, audit, limits, policy, revert, role, webhooks
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
@@ -421,6 +421,7 @@ main.add_command(approvals)
 main.add_command(audit)
 main.add_command(webhooks)
 main.add_command(limits)
+main.add_command(revert)
 
 if __name__ == "__main__":
     main()

@@ -1,11 +1,12 @@
 """Command groups of the ``chamberlain`` CLI beyond serving: policies, roles, approvals,
-audit, limits, webhooks."""
+audit, limits, webhooks, reverts."""
 
 from .approvals import approvals
 from .audit import audit
 from .limits import limits
 from .policy import policy
+from .reverts import revert
 from .role import role
 from .webhooks import webhooks
 
-__all__ = ["approvals", "audit", "limits", "policy", "role", "webhooks"]
+__all__ = ["approvals", "audit", "limits", "policy", "revert", "role", "webhooks"]
