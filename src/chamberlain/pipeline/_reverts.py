@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..actions import Action, Original, Surface
 from ..errors import AlreadyReverted, CallNotFound, ChamberlainError, NotReversible, PermissionDenied, RevertWindowClosed
@@ -48,14 +48,21 @@ class ResolveRevert:
     async def __call__(self, call: Call, next: Next) -> Outcome:
         if call.revert_of is None:
             return await next(call)
-        row = await self._store.fetch_one(
-            select(calls.c.action).where(calls.c.tenant_id == call.tenant, calls.c.id == call.revert_of)
-        )
-        if row is None:
-            return Outcome(call, error=CallNotFound(f"no call {call.revert_of[:64]!r} in this tenant"))
-        action = self._surface.get(row["action"])
+        assert call.tenant is not None
+        kept = await _kept(self._store, call.tenant, call.revert_of)
+        if kept is not None:
+            name = kept["action"]
+            call.original = kept  # CheckRevert judges it; one read serves both
+        else:
+            row = await self._store.fetch_one(
+                select(calls.c.action).where(calls.c.tenant_id == call.tenant, calls.c.id == call.revert_of)
+            )
+            if row is None:
+                return Outcome(call, error=CallNotFound(f"no call {call.revert_of[:64]!r} in this tenant"))
+            name = row["action"]
+        action = self._surface.get(name)
         if action is None or action.undo is None:
-            return Outcome(call, error=NotReversible(f"{row['action'][:200]} declares no undo: its calls are final"))
+            return Outcome(call, error=NotReversible(f"{name[:200]} declares no undo: its calls are final"))
         call.action_name = action.undo.action
         if isinstance(call.arguments, dict):  # anything else is refused by validation
             call.arguments = {**call.arguments, "call_id": call.revert_of}
@@ -76,21 +83,19 @@ class CheckRevert:
         if action is None or action.reverts is None:
             return await next(call)
         assert call.grant is not None and call.input is not None
-        call.revert_of = target_id = call.input["call_id"]
-        target = await self._store.fetch_one(
-            select(reversible_calls).where(
-                reversible_calls.c.tenant_id == call.grant.tenant, reversible_calls.c.call_id == target_id
-            )
-        )
+        tenant, target_id = call.grant.tenant, call.input["call_id"]
+        call.revert_of = target_id
+        target = call.original
+        if target is None or target["call_id"] != target_id:
+            target = call.original = await _kept(self._store, tenant, target_id)
         if target is None or target["action"] != action.reverts:
-            return Outcome(call, error=await self._not_reversible(call.grant.tenant, target_id, action))
+            return Outcome(call, error=await self._not_reversible(tenant, target_id, action))
         now = utc_now()
         if target["principal"] != call.grant.acting.id and not call.grant.in_scope(REVERT_CALLS, self._audience, now):
             return Outcome(call, error=PermissionDenied(f"reverting another agent's calls needs the {REVERT_CALLS!r} right"))
-        refusal = revert_refusal(dict(target), now)
+        refusal = revert_refusal(target, now)
         if refusal is not None:
             return Outcome(call, error=refusal)
-        call.original = dict(target)
         call.reasons.append({"stage": self.name, "reverts": target_id, "action": action.reverts})
         return await next(call)
 
@@ -107,17 +112,35 @@ class CheckRevert:
         return NotReversible(f"call {call_id} ran before {action.reverts} declared its undo")
 
 
+# Built once: composing SQLAlchemy expressions costs more than running them on SQLite.
+_KEPT = select(reversible_calls).where(
+    reversible_calls.c.tenant_id == bindparam("tenant"), reversible_calls.c.call_id == bindparam("target")
+)
+_CLAIM = (
+    update(reversible_calls)
+    .where(
+        reversible_calls.c.tenant_id == bindparam("tenant"),
+        reversible_calls.c.call_id == bindparam("target"),
+        reversible_calls.c.action == bindparam("reverted"),
+        reversible_calls.c.reverted_by.is_(None),
+        reversible_calls.c.erased_at.is_(None),
+        or_(reversible_calls.c.revert_until.is_(None), reversible_calls.c.revert_until > bindparam("now")),
+    )
+    .values(reverted_by=bindparam("by"), reverted_at=bindparam("at"))
+)
+
+
+async def _kept(store: Store, tenant: str, call_id: str) -> dict[str, Any] | None:
+    """What is kept of a reversible call that ran, or None."""
+    row = await store.fetch_one(_KEPT, {"tenant": tenant, "target": call_id})
+    return {column.name: row[column.name] for column in reversible_calls.columns} if row is not None else None
+
+
 async def revert_state(store: Store, tenant: str, call_id: str) -> dict[str, Any] | None:
     """How a reversible call stands (what a record shows): until when it can be reverted,
     and by which call it was, if it was."""
-    row = await store.fetch_one(
-        select(reversible_calls.c.revert_until, reversible_calls.c.reverted_by, reversible_calls.c.reverted_at).where(
-            reversible_calls.c.tenant_id == tenant, reversible_calls.c.call_id == call_id
-        )
-    )
-    if row is None:
-        return None
-    return {name: row[name] for name in ("revert_until", "reverted_by", "reverted_at")}  # plain str keys, for JSON
+    kept = await _kept(store, tenant, call_id)
+    return {name: kept[name] for name in ("revert_until", "reverted_by", "reverted_at")} if kept else None
 
 
 def revert_refusal(target: dict[str, Any], now: datetime) -> ChamberlainError | None:
@@ -136,26 +159,26 @@ def revert_refusal(target: dict[str, Any], now: datetime) -> ChamberlainError | 
 
 async def claim_original(tx: Transaction, call: Call, reverted: Action) -> Original:
     """Mark the call's target reverted by this call, in its transaction, and hand back
-    what the compensation needs. Raises if another revert got there first or the
-    window closed meanwhile (an approval can take a while). ``reverted`` is the action
-    whose call this reverts."""
+    what the compensation needs. The update only matches a target still open to a revert,
+    so a revert that raced this one, an erasure or a window that closed meanwhile (an
+    approval can take a while) refuses it. ``reverted`` is the action whose call this reverts."""
     assert call.grant is not None and call.action is not None and call.input is not None
     tenant, target_id = call.grant.tenant, call.input["call_id"]
     now = utc_now()
-    key = (reversible_calls.c.tenant_id == tenant, reversible_calls.c.call_id == target_id)
-    row = await tx.get(reversible_calls, {"tenant_id": tenant, "call_id": target_id})
-    if row is None or row["action"] != call.action.reverts:
-        raise NotReversible(f"call {target_id} cannot be reverted by {call.action.name}")
-    refusal = revert_refusal(row, now)
-    if refusal is not None:
-        raise refusal
-    claimed = await tx.execute(
-        update(reversible_calls)
-        .where(*key, reversible_calls.c.reverted_by.is_(None))
-        .values(reverted_by=call.id, reverted_at=now.isoformat(timespec="microseconds"))
-    )
+    stamp = now.isoformat(timespec="microseconds")
+    params = {"tenant": tenant, "target": target_id, "reverted": reverted.name, "by": call.id, "now": stamp, "at": stamp}
+    claimed = await tx.execute(_CLAIM, params)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise AlreadyReverted(f"call {target_id} was reverted meanwhile")
+        row = await tx.get(reversible_calls, {"tenant_id": tenant, "call_id": target_id})
+        refusal = revert_refusal(row, now) if row is not None else None
+        raise refusal or NotReversible(f"call {target_id} cannot be reverted by {call.action.name}")
+    # What CheckRevert read stands: only an erasure changes it, and the update excluded that.
+    row = (
+        call.original
+        if call.original is not None
+        else await tx.get(reversible_calls, {"tenant_id": tenant, "call_id": target_id})
+    )
+    assert row is not None
     return Original(
         call_id=target_id,
         action=row["action"],
