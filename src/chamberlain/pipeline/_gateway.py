@@ -7,7 +7,7 @@ protocol in and out; no rule is written in a surface.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..actions import Action, Surface
 from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
@@ -30,6 +30,13 @@ READ_AUDIT = "audit.read"
 """The right that lets a grant read every entry of its tenant's audit log; without it a
 grant reads only the entries of its own calls (to prove them), and any grant of the
 tenant reads the log's checkpoints and consistency proofs."""
+
+
+@runtime_checkable
+class JudgesApproval(Protocol):
+    """A policy stage that can say, before a call, whether it may be parked for a human."""
+
+    async def approval_for(self, tenant: str | None, action: Action, principal: str) -> dict[str, Any]: ...
 
 
 class Gateway:
@@ -124,11 +131,10 @@ class Gateway:
     async def approval_for(self, grant: Grant | None, action: Action) -> dict[str, Any]:
         """Whether calls of ``action`` can wait for a human, under the grant's tenant's
         policies (or the default policies, for ``None``)."""
-        judge = getattr(self.policy, "approval_for", None)
-        if judge is None:
-            return {"required": "never"}
+        if not isinstance(self.policy, JudgesApproval):
+            return {"required": "never"}  # nothing here parks calls
         tenant, principal = (grant.tenant, grant.acting.id) if grant is not None else (None, "")
-        return dict(await judge(tenant, action, principal))
+        return await self.policy.approval_for(tenant, action, principal)
 
     async def describe(self, grant: Grant) -> list[dict[str, Any]]:
         """The actions the grant may call, as ``GET /v1/actions`` shows them: contracts, risk,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -222,11 +223,10 @@ class Execute:
                 traceparent_of(call.trace_id),
                 self._events,
             )
-        if action.reverts is not None:
-            compensation = await self._compensation(call, tx, kwargs)
+        run = await self._compensation(call, tx, kwargs) if action.reverts is not None else partial(action.handler, **kwargs)
         try:
             async with asyncio.timeout(self._timeout):
-                value = await (compensation() if action.reverts is not None else action.handler(**kwargs))
+                value = await run()
             result = action.contract.dump_output(value)
         except ActionError as err:
             raise _HandlerFailed(ActionFailed(err.message, reason=err.code, **err.extra)) from err
@@ -251,5 +251,4 @@ class Execute:
             original = await claim_original(tx, call, reverted)
         except ChamberlainError as err:
             raise _HandlerFailed(err, executed=False) from err
-        context = kwargs[call.action.contract.context_param]
-        return lambda: call.action.handler(original, context)  # type: ignore[union-attr]
+        return partial(call.action.handler, original, kwargs[call.action.contract.context_param])
