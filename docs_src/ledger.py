@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
 from chamberlain import ActionError, Context, Money, Surface
-from chamberlain.store import SQLiteStore
+from chamberlain.store import Store
 
 surface = Surface("ledger", description="Store credit for customers.")
 
@@ -27,8 +27,8 @@ credits = Table(
 
 
 @surface.on_startup
-async def create_tables(store: SQLiteStore) -> None:
-    metadata.create_all(store.engine)
+async def create_tables(store: Store) -> None:
+    await store.create_all(metadata)
 
 
 class Balance(BaseModel):

@@ -17,7 +17,21 @@ from chamberlain.app import Runtime, create_app
 from chamberlain.config import Settings
 from chamberlain.demo import seed, shop
 from chamberlain.tenants import create_tenant, tenant_exists
+from tests import backends
 from tests.helpers import free_port, serve_in_thread
+
+if backends.BACKEND == "postgres":
+    # Every Settings without an explicit database_url gets its data folder's own database.
+    Settings.store_url = property(  # type: ignore[method-assign,assignment]
+        lambda self: self.database_url or backends.database_for(self.data_dir)
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    if backends.BACKEND == "postgres":
+        backends.drop_all()
 
 
 def make_runtime(surface: Surface, data_dir: Path, **settings: object) -> Runtime:

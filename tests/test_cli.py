@@ -84,7 +84,7 @@ def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str)
 
 def test_db_upgrade_and_call_show(data: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(data))
-    assert "revision 0013" in result.output  # type: ignore[attr-defined]
+    assert "revision 0014" in result.output  # type: ignore[attr-defined]
     missing = CliRunner().invoke(main, ["call", "show", "call_nope", "--tenant", "acme", "--data-dir", str(data)])
     assert missing.exit_code != 0 and "no call" in missing.output
 
@@ -135,3 +135,21 @@ def test_grant_issue_with_constraints(data: Path) -> None:
     assert json.loads(issued.output)["constraints"] == ["orders.refund: amount.amount_minor <= 5000"]  # type: ignore[attr-defined]
     bad = CliRunner().invoke(main, [*args, "--constraint", "orders.refund: amount <= lots", "--data-dir", str(data)])
     assert bad.exit_code != 0 and "constraint" in bad.output and "Traceback" not in bad.output
+
+
+def test_check_reports_the_database_and_changes_nothing(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    data = tmp_path / "data"
+    database = f"sqlite:///{tmp_path / 'check.db'}"
+    runner = CliRunner(env={"CHAMBERLAIN_DATABASE_URL": database})
+    fresh = runner.invoke(main, ["check", "--data-dir", str(data)])
+    assert fresh.exit_code == 1 and "not migrated: run chamberlain db upgrade" in fresh.output
+    assert not inspect(create_engine(database)).get_table_names()  # it migrated nothing
+    assert runner.invoke(main, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
+    ready = runner.invoke(main, ["check", "--data-dir", str(data)])
+    assert ready.exit_code == 0 and "ok    database" in ready.output and "schema at 0014" in ready.output
+    unreachable = CliRunner().invoke(
+        main, ["check", "--data-dir", str(data)], env={"CHAMBERLAIN_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
+    )
+    assert unreachable.exit_code == 1 and "FAIL  database  postgresql: OperationalError" in unreachable.output

@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chamberlain.config import Settings
 from chamberlain.errors import all_error_types
+
+pytestmark = pytest.mark.embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,10 +29,11 @@ from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
+from .health import readiness
 from .limits import TenantLimits
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
-from .store import SQLiteStore, Store
+from .store import Store, make_store
 from .surfaces.mcp import McpGate, McpSurface
 from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
@@ -50,12 +51,6 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PRUNE_EVERY_S = 60.0
 """How often the sweep forgets events past their retention window."""
 log = logging.getLogger("chamberlain.app")
-
-
-def make_store(url: str) -> SQLiteStore:
-    if url.startswith("sqlite:///"):
-        return SQLiteStore(url)
-    raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
 
 
 def served_surface(
@@ -88,7 +83,7 @@ class Runtime:
             tracer_provider = make_provider(settings.otlp_endpoint, settings.trace_sample_ratio)  # type: ignore[arg-type]
         self.tracer_provider = tracer_provider
         tracer = tracer_provider.get_tracer("chamberlain", __version__) if tracer_provider is not None else None
-        self.store: Store = make_store(settings.store_url)
+        self.store: Store = make_store(settings.store_url, pool_size=settings.database_pool_size)
         master = load_master_key(settings.master_key_path, settings.master_key)
         self.keys = KeyRing(self.store, master)
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)
@@ -144,8 +139,7 @@ class Runtime:
         if self._opened:
             return
         store = self.store
-        if isinstance(store, SQLiteStore):
-            store.migrate()
+        store.migrate()
         await store.open()
         for hook in self.surface.startup_hooks:
             await hook(store)
@@ -255,6 +249,12 @@ def create_app(runtime: Runtime) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "actions": len(runtime.surface)})
 
+    async def ready(request: Request) -> Response:
+        checks = await readiness(runtime.store)
+        ok = all(c.ok for c in checks)
+        body = {"status": "ready" if ok else "not ready", "checks": [c.as_dict() for c in checks]}
+        return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with runtime.running(), sessions.run():
@@ -279,6 +279,7 @@ def create_app(runtime: Runtime) -> Starlette:
         ),
         *OAuthSurface(runtime.authority, runtime.clients, settings.public_url).routes,
         Route("/healthz", health, methods=["GET"]),
+        Route("/readyz", ready, methods=["GET"]),
         *rest.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})

@@ -23,6 +23,8 @@ from .commands._shared import _names, _settings, _usage_error, _with_runtime, da
 from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
+from .health import Check, readiness
+from .store import make_store
 from .timeutil import parse_duration
 
 DEMO_MARKER = ".chamberlain-demo"
@@ -407,12 +409,36 @@ def db() -> None:
 @data_dir_option
 def db_upgrade(data_dir: Path | None) -> None:
     """Bring the database to the newest schema (Alembic)."""
-    from .store import current_revision
 
     async def run(rt: Runtime) -> str | None:
-        return current_revision(rt.store.engine)  # type: ignore[attr-defined]
+        return rt.store.schema_revision()
 
     click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
+
+
+@main.command("check")
+@data_dir_option
+def check(data_dir: Path | None) -> None:
+    """Check that the configured services answer and the schema is current; exit 1 if not.
+
+    Changes nothing (it does not migrate): what a deploy step or an operator runs before
+    sending traffic, the same checks as GET /readyz.
+    """
+    settings = _settings(data_dir)
+
+    async def run() -> list[Check]:
+        store = make_store(settings.store_url)
+        await store.open()
+        try:
+            return await readiness(store)
+        finally:
+            await store.close()
+
+    checks = asyncio.run(run())
+    for c in checks:
+        click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<9} {c.detail}  ({c.ms:.0f} ms)")
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
 
 
 main.add_command(policy)

@@ -22,7 +22,15 @@ def _setting(default: Any, help: str, env: str) -> Any:
 class Settings:
     data_dir: Path = _setting(Path("chamberlain-data"), "Folder for the SQLite database and key files.", "CHAMBERLAIN_DATA_DIR")
     database_url: str | None = _setting(
-        None, "Store URL; default sqlite:///<data_dir>/chamberlain.db.", "CHAMBERLAIN_DATABASE_URL"
+        None,
+        "Store URL: sqlite:///path, or postgresql://user@host:port/database for many processes; "
+        "default sqlite:///<data_dir>/chamberlain.db.",
+        "CHAMBERLAIN_DATABASE_URL",
+    )
+    database_pool_size: int = _setting(
+        10,
+        "PostgreSQL connections this process keeps open (as many again may open under load).",
+        "CHAMBERLAIN_DATABASE_POOL_SIZE",
     )
     host: str = _setting("127.0.0.1", "Interface to listen on.", "CHAMBERLAIN_HOST")
     port: int = _setting(8000, "TCP port to listen on.", "CHAMBERLAIN_PORT")

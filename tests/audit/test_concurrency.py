@@ -1,4 +1,5 @@
-"""Several processes appending to one tenant's log at once: one order, no gaps, no forks."""
+"""Several processes appending to one tenant's log at once: one order, no gaps, no forks
+(on PostgreSQL, under the per-tenant lock that serializes a tenant's writers)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from chamberlain.audit import _log
 APPENDER = """
 import asyncio, os, sys, time
 from chamberlain import audit
-from chamberlain.store import SQLiteStore
+from chamberlain.store import make_store
 
 async def main(url, writer, count):
-    store = SQLiteStore(url)
+    store = make_store(url)
     await store.open()
     open(sys.argv[4] + f".ready{writer}", "w").close()
     while not os.path.exists(sys.argv[4]):  # start together

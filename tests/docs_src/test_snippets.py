@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import DemoServer
 from tests.e2e.test_commands import running
 from tests.helpers import free_port
+
+pytestmark = pytest.mark.embedded
 
 DOCS_SRC = Path(__file__).resolve().parents[2] / "docs_src"
 

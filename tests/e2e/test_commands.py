@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import new_key
 from tests.helpers import free_port, wait_for_http
+
+pytestmark = pytest.mark.embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "chamberlain.cli"]

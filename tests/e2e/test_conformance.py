@@ -14,7 +14,11 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import free_port, wait_for_http
+
+pytestmark = pytest.mark.embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "examples" / "conformance"

@@ -113,7 +113,7 @@ def crashing_surface(effect_table: Any) -> Surface:
 
     @s.on_startup
     async def tables(store: Any) -> None:
-        effect_table.metadata.create_all(store.engine)
+        await store.create_all(effect_table.metadata)
 
     return s
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import literal, select, union_all
 
 from ..canonical import dumps, jcs
-from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes
+from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, tenant_lock
 from ..timeutil import utc_now_iso
 from ._merkle import (
     EMPTY_ROOT,
@@ -89,6 +89,7 @@ async def append(
     clash = HEADER_FIELDS & fields.keys()
     if clash:
         raise ValueError(f"entry fields {sorted(clash)} are reserved")
+    await tx.lock(tenant_lock(tenant))  # writers of this tenant's log, one at a time, in commit order
     head = Head.of(await tx.get(audit_heads, {"tenant_id": tenant}))
     index = head.size
     entry: dict[str, Any] = {

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
 
 from chamberlain import ActionError, Context, Money, Original, Surface
+from chamberlain.store import Store
 from chamberlain.timeutil import utc_now_iso
 
 shop = Surface("demo-shop", description="A demo shop: customers, orders, refunds, account settings and a product catalog.")
@@ -40,7 +41,7 @@ orders = Table(
     Column("total_minor", Integer, nullable=False),
     Column("refunded_minor", Integer, nullable=False, default=0),
     Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
 )
 refunds = Table(
     "demo_refunds",
@@ -153,7 +154,15 @@ def _order(row: object) -> Order:
 @shop.action("orders.get", risk="read", resource="shop://orders/{order_id}")
 async def get_order(order_id: str, ctx: Context) -> Order:
     """Look up one order by id: total, amount refunded so far and status."""
-    row = (await ctx.tx.execute(select(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id))).first()
+    return await _load_order(order_id, ctx)
+
+
+async def _load_order(order_id: str, ctx: Context, *, for_update: bool = False) -> Order:
+    """``for_update`` locks the row until the call commits: a refund decides on what it read,
+    and on PostgreSQL another refund of the same order must wait rather than read the
+    same amount (SQLite's single writer waits anyway)."""
+    query = select(orders).where(orders.c.tenant_id == ctx.tenant, orders.c.id == order_id)
+    row = (await ctx.tx.execute(query.with_for_update() if for_update else query)).first()
     if row is None:
         raise ActionError(f"no order {order_id!r}", code="order-not-found")
     return _order(row)
@@ -173,7 +182,7 @@ async def refund(
     order_id: str, amount: Money, reason: Annotated[str, Field(min_length=3, max_length=500)], ctx: Context
 ) -> Refund:
     """Refund part or all of a paid order to the customer's original payment method."""
-    order = await get_order(order_id, ctx)
+    order = await _load_order(order_id, ctx, for_update=True)
     if amount.currency != order.total.currency:
         raise ActionError(f"order is in {order.total.currency}, not {amount.currency}", code="currency-mismatch")
     if amount.amount_minor == 0:
@@ -214,7 +223,7 @@ async def cancel_refund(original: Original, ctx: Context) -> RefundReversal:
     """Cancel a refund made by mistake: the order owes the customer that amount again
     (the payment provider is asked to void the refund)."""
     done = Refund.model_validate(original.result)
-    order = await get_order(done.order_id, ctx)
+    order = await _load_order(done.order_id, ctx, for_update=True)
     refunded = order.refunded.amount_minor - done.amount.amount_minor
     status = "paid" if refunded == 0 else "partially_refunded"
     await ctx.tx.execute(
@@ -331,6 +340,5 @@ async def list_products(ctx: Context) -> Catalog:
 
 
 @shop.on_startup
-async def create_tables(store: object) -> None:
-    engine = store.engine  # type: ignore[attr-defined]
-    meta.create_all(engine)
+async def create_tables(store: Store) -> None:
+    await store.create_all(meta)

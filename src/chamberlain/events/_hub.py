@@ -35,7 +35,7 @@ from sqlalchemy import delete, func, select
 
 from ..aio import get_within
 from ..ids import new_event_id
-from ..store import Store, Transaction, events
+from ..store import Store, Transaction, events, tenant_lock
 from ..timeutil import utc_now, utc_now_iso
 from ._bus import Bus, OutboxBus
 from ._envelope import envelope
@@ -159,6 +159,7 @@ class EventHub:
         """Write an event in ``tx``; subscribers hear of it once ``tx`` commits."""
         if type not in self.types:
             raise ValueError(f"event type {type!r} is not declared (surface.event) nor one of the gateway's")
+        await tx.lock(tenant_lock(tenant))  # sequence numbers are handed out, and committed, in order
         last = (await tx.execute(select(func.max(events.c.seq)).where(events.c.tenant_id == tenant))).scalar()
         row = {
             "tenant_id": tenant,

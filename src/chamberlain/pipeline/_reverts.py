@@ -49,6 +49,7 @@ class ResolveRevert:
         if call.revert_of is None:
             return await next(call)
         assert call.tenant is not None
+        call.revert_of = call.revert_of[:64]  # no call id is longer; the record keeps what was asked
         kept = await _kept(self._store, call.tenant, call.revert_of)
         if kept is not None:
             name = kept["action"]

@@ -25,7 +25,7 @@ from ..actions import Surface
 from ..canonical import digest
 from ..errors import PolicyInvalid
 from ..events import emit_if
-from ..store import Store, Transaction, policy_versions
+from ..store import Store, Transaction, policy_versions, tenant_lock
 from ..timeutil import utc_now_iso
 from ._compile import PolicySet, compile_policies
 
@@ -122,6 +122,7 @@ class PolicyBook:
         return await self._insert(tx, tenant, files, author, comment)
 
     async def _insert(self, tx: Transaction, tenant: str, files: dict[str, str], author: str, comment: str) -> PolicySet:
+        await tx.lock(tenant_lock(tenant))
         result = await tx.execute(select(func.max(policy_versions.c.version)).where(policy_versions.c.tenant_id == tenant))
         version = (result.scalar() or 0) + 1
         await tx.execute(

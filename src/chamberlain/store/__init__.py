@@ -1,8 +1,9 @@
-"""Storage: the Store seam, the schema, migrations and the SQLite backend."""
+"""Storage: the Store seam, the schema, migrations, and the SQLite and PostgreSQL backends."""
 
-from ._base import DuplicateKey, Store, Transaction
+from ._base import DuplicateKey, Store, Transaction, tenant_lock
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
+from ._postgres import PostgresStore
 from ._schema import (
     approval_votes,
     approvals,
@@ -33,6 +34,7 @@ from ._sqlite import SQLiteStore
 __all__ = [
     "DuplicateKey",
     "LazyTransaction",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "Transaction",
@@ -49,6 +51,7 @@ __all__ = [
     "grant_uses",
     "grants",
     "idempotency_keys",
+    "make_store",
     "metadata",
     "oauth_clients",
     "open_store",
@@ -57,6 +60,7 @@ __all__ = [
     "revocations",
     "tenant_keys",
     "tenant_limits",
+    "tenant_lock",
     "tenant_roles",
     "tenants",
     "upgrade",
@@ -66,12 +70,19 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, migrate: bool = True) -> SQLiteStore:
-    """Open the store named by ``url`` and bring its schema to head."""
+def make_store(url: str, *, pool_size: int = 10) -> Store:
+    """The store a database URL names: ``sqlite:///path`` (the embedded default) or
+    ``postgresql://user@host:port/database``."""
     if url.startswith("sqlite:///"):
-        store = SQLiteStore(url)
-    else:
-        raise ValueError(f"unsupported database URL {url!r}: the embedded default is sqlite:///path")
+        return SQLiteStore(url)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return PostgresStore(url, pool_size=pool_size)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://host/database")
+
+
+async def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store named by ``url`` and bring its schema to head."""
+    store = make_store(url)
     if migrate:
         store.migrate()
     await store.open()

@@ -10,8 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, MetaData, Table
 from sqlalchemy.engine import Result, RowMapping
+
+
+def tenant_lock(tenant: str) -> str:
+    """The one lock a tenant's numbered writes take (audit entries, events, policy versions):
+    one per tenant, so two of them can never be taken in opposite orders and deadlock."""
+    return f"tenant-sequences:{tenant}"
 
 
 class DuplicateKey(Exception):
@@ -40,6 +46,12 @@ class Transaction(Protocol):
         """Insert ``row`` or, if its primary key exists, replace that row's other columns."""
         ...
 
+    async def lock(self, name: str) -> None:
+        """Hold the lock ``name`` until this unit ends, so units writing the same per-tenant
+        sequence (audit entries, events) run one at a time across processes and commit in
+        the order they numbered. SQLite's single writer is such a lock already."""
+        ...
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit of work is committed (never if it rolls back):
         where news of a change is sent, so no one hears of a change that did not happen."""
@@ -48,6 +60,10 @@ class Transaction(Protocol):
 
 class Store(Protocol):
     url: str
+
+    def migrate(self) -> None:
+        """Bring the database to the newest schema (Alembic; before ``open``)."""
+        ...
 
     async def open(self) -> None: ...
 
@@ -61,6 +77,14 @@ class Store(Protocol):
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
         """The committed row of ``table`` whose columns equal ``key`` (a keyed read on a hot path)."""
+        ...
+
+    async def create_all(self, metadata: MetaData) -> None:
+        """Create ``metadata``'s tables that do not exist yet (a business's own tables)."""
+        ...
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: not migrated)."""
         ...
 
     async def any_of(self, table: Table, tenant: str, column: str, values: Sequence[str]) -> bool:

@@ -47,6 +47,9 @@ class LazyTransaction:
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         await (await self._begin()).upsert(table, row)
 
+    async def lock(self, name: str) -> None:
+        await (await self._begin()).lock(name)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         if self._tx is None:
             raise RuntimeError("nothing was written yet: there is nothing to commit")

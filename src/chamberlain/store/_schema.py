@@ -90,18 +90,18 @@ calls = Table(
     Column("surface", String(16), nullable=False),
     Column("action", Text, nullable=False),
     Column("action_version", Integer, nullable=True),
-    Column("input_hash", String(64), nullable=True),
+    Column("input_hash", String(80), nullable=True),
     Column("decision", String(16), nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("error_type", Text, nullable=True),
-    Column("result_hash", String(64), nullable=True),
+    Column("result_hash", String(80), nullable=True),
     Column("timings", JSON, nullable=False),
     Column("trace_id", String(32), nullable=False),
     Column("started_at", String(32), nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("approval_id", String(40), nullable=True),
-    Column("revert_of", String(40), nullable=True),
+    Column("revert_of", String(64), nullable=True),
 )
 Index("ix_calls_tenant_started", calls.c.tenant_id, calls.c.started_at)
 Index("ix_calls_quota", calls.c.tenant_id, calls.c.action, calls.c.principal, calls.c.started_at)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Executable, RootTransaction, Table, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, Executable, MetaData, RootTransaction, Table, create_engine, event
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.pool import StaticPool
 
@@ -72,6 +72,9 @@ class SQLiteTransaction:
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
         return _get_row(self._driver(), table, key)
+
+    async def lock(self, name: str) -> None:
+        """Nothing to do: this unit holds SQLite's only write lock already."""
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         sql, columns, json_columns = _upsert_plan(table)
@@ -370,3 +373,11 @@ class SQLiteStore:
     async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None:
         rows = await self.fetch_all(statement, params)
         return rows[0] if rows else None
+
+    async def create_all(self, metadata: MetaData) -> None:
+        metadata.create_all(self.engine)
+
+    def schema_revision(self) -> str | None:
+        from ._migrate import current_revision
+
+        return current_revision(self.engine)

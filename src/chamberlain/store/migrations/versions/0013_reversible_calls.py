@@ -32,7 +32,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_reversible_calls_principal", "reversible_calls", ["tenant_id", "principal", "executed_at"])
     with op.batch_alter_table("calls") as batch:
-        batch.add_column(sa.Column("revert_of", sa.String(40), nullable=True))
+        batch.add_column(sa.Column("revert_of", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:

@@ -1,0 +1,64 @@
+"""Is this process ready to serve: one set of checks for ``/readyz`` and ``chamberlain check``.
+
+Liveness (``/healthz``) only says the process answers. Readiness says its dependencies
+answer too, so a load balancer stops sending calls to a process that could only
+refuse them: the database is reachable and at the schema this code expects.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import column, literal, select, table
+
+from .store import Store, alembic_config
+
+_VERSION = table("alembic_version", column("version_num"))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "ms": round(self.ms, 2)}
+
+
+@functools.cache
+def schema_head() -> str:
+    """The newest migration this code ships."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def check_database(store: Store) -> Check:
+    start = time.perf_counter()
+    kind = store.url.split(":", 1)[0]
+    try:
+        await store.fetch_one(select(literal(1)))
+    except Exception as err:  # unreachable, refused, no such database: all mean not ready
+        return Check("database", False, f"{kind}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", _ms(start))
+    try:
+        row = await store.fetch_one(select(_VERSION.c.version_num))
+    except Exception:
+        return Check("database", False, f"{kind}: reachable, not migrated: run chamberlain db upgrade", _ms(start))
+    revision = row["version_num"] if row is not None else None
+    if revision != schema_head():
+        return Check("database", False, f"{kind}: schema at {revision}, this code needs {schema_head()}", _ms(start))
+    return Check("database", True, f"{kind}: reachable, schema at {revision}", _ms(start))
+
+
+async def readiness(store: Store) -> list[Check]:
+    return [await check_database(store)]
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

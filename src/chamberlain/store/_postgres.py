@@ -1,0 +1,202 @@
+"""The production store: PostgreSQL through SQLAlchemy's asyncio engine and psycopg 3.
+
+Many gateway processes share one database, so what SQLite's single writer gave for
+free is asked for explicitly here: a tenant's sequences (audit log entries, events)
+are written under a transaction-scoped advisory lock per tenant (``Transaction.lock``),
+so numbers are dense, in commit order, and never handed out twice.
+
+psycopg 3 was chosen over asyncpg for its plain DB-API behaviour under SQLAlchemy,
+native ``json``/``bytea`` handling, and a documented way to run behind PgBouncer in
+transaction mode (no server-side prepared statements: ``?prepare_threshold=none``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Executable, MetaData, String, Table, and_, bindparam, create_engine, exc, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Engine, Result, RowMapping, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ._base import DuplicateKey
+
+log = logging.getLogger("chamberlain.store")
+
+_UNIQUE_VIOLATION = "23505"
+
+
+def _to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def driver_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``postgresql://...`` as SQLAlchemy's psycopg URL, and the connect arguments its
+    query named (``prepare_threshold=none`` turns server-side prepared statements off,
+    for PgBouncer in transaction mode)."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    connect_args: dict[str, Any] = {}
+    if "prepare_threshold" in query:
+        value = str(query.pop("prepare_threshold"))
+        connect_args["prepare_threshold"] = None if value.lower() == "none" else int(value)
+    parsed = parsed.set(drivername="postgresql+psycopg", query=query)
+    return parsed.render_as_string(hide_password=False), connect_args
+
+
+class PostgresTransaction:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
+
+    async def execute(
+        self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> Result[Any]:
+        return await self._conn.execute(statement, params)
+
+    async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
+        try:
+            await self._conn.execute(_insert_of(table), {c.name: row.get(c.name) for c in table.columns})
+        except exc.IntegrityError as err:
+            if getattr(err.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise DuplicateKey(f"{table.name}: {err.orig}") from err
+            raise
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        found = (await self._conn.execute(_keyed(table, tuple(key)), dict(key))).mappings().first()
+        return dict(found) if found is not None else None
+
+    async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
+        await self._conn.execute(_upsert_of(table), {c.name: row.get(c.name) for c in table.columns})
+
+    async def lock(self, name: str) -> None:
+        """Until this transaction ends, no other one holding the same ``name`` runs past here."""
+        await self._conn.execute(_LOCK, {"name": name})
+
+
+_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), literal(0))))
+
+
+@functools.cache
+def _insert_of(table: Table) -> Any:
+    return insert(table)
+
+
+@functools.cache
+def _upsert_of(table: Table) -> Any:
+    statement = pg_insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    )
+
+
+@functools.cache
+def _keyed(table: Table, columns: tuple[str, ...]) -> Any:
+    return select(table).where(and_(*(table.c[c] == bindparam(c) for c in columns)))
+
+
+class PostgresStore:
+    """``postgresql://user@host:port/database``: a pool of connections shared by the process."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError(f"not a PostgreSQL URL: {url!r}")
+        self.url = url
+        self._driver_url, self._connect_args = driver_url(url.replace("postgres://", "postgresql://", 1))
+        self._pool = (pool_size, max_overflow)
+        self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+
+    def sync_engine(self) -> Engine:
+        """A short-lived synchronous engine (migrations, schema checks); dispose it after use."""
+        return create_engine(self._driver_url, connect_args=self._connect_args, json_serializer=_to_json)
+
+    def migrate(self) -> None:
+        from ._migrate import upgrade
+
+        engine = self.sync_engine()
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+
+    async def open(self) -> None:
+        pool_size, max_overflow = self._pool
+        self._engine = create_async_engine(
+            self._driver_url,
+            connect_args=self._connect_args,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            json_serializer=_to_json,
+            json_deserializer=orjson.loads,
+        )
+        # Reads outside a transaction run in autocommit: one statement, one snapshot, no
+        # BEGIN/ROLLBACK round trips (psycopg switches autocommit on the client side).
+        self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+        self._engine = self._reader = None
+
+    def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        if self._engine is None or self._reader is None:
+            raise RuntimeError("store is not open")
+        return self._engine, self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        engine, _ = self._engines()
+        async with engine.connect() as conn:
+            async with conn.begin():
+                unit = PostgresTransaction(conn)
+                yield unit
+        for callback in unit.committed:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed; the commit stands")
+
+    async def fetch_all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        _, reader = self._engines()
+        async with reader.connect() as conn:
+            return list((await conn.execute(statement, params)).mappings())
+
+    async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None:
+        rows = await self.fetch_all(statement, params)
+        return rows[0] if rows else None
+
+    async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        row = await self.fetch_one(_keyed(table, tuple(key)), dict(key))
+        return dict(row) if row is not None else None
+
+    async def any_of(self, table: Table, tenant: str, column: str, values: Sequence[str]) -> bool:
+        if not values:
+            return False
+        statement = select(literal(1)).where(table.c.tenant_id == tenant, table.c[column].in_(list(values))).limit(1)
+        return await self.fetch_one(statement) is not None
+
+    def schema_revision(self) -> str | None:
+        from ._migrate import current_revision
+
+        engine = self.sync_engine()
+        try:
+            return current_revision(engine)
+        finally:
+            engine.dispose()
+
+    async def create_all(self, metadata: MetaData) -> None:
+        """Create the tables of ``metadata`` that do not exist yet (a surface's own tables)."""
+        engine, _ = self._engines()
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)

@@ -1,0 +1,70 @@
+"""The database the suite runs on: SQLite by default, PostgreSQL with
+``CHAMBERLAIN_TEST_BACKEND=postgres`` (``scripts/test`` runs both).
+
+On PostgreSQL every data folder a test uses gets a database of its own, copied from a
+template migrated once per run, so tests stay as isolated as their SQLite files are.
+Processes a test starts itself (the CLI in a subprocess, the demo script) are given
+only a data folder, so they run on SQLite either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import psycopg
+
+from chamberlain.store import PostgresStore
+
+BACKEND = os.environ.get("CHAMBERLAIN_TEST_BACKEND", "sqlite")
+SERVER = os.environ.get("CHAMBERLAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+"""The PostgreSQL server (no database): the suite creates and drops its own databases there."""
+ADMIN_DATABASE = "test"
+TEMPLATE = "chamberlain_test_template"
+PREFIX = "chamberlain_t_"
+
+_created: set[str] = set()
+_template_ready = False
+
+
+def url(database: str) -> str:
+    return f"{SERVER}/{database}"
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(url(ADMIN_DATABASE), autocommit=True)
+
+
+def _prepare_template() -> None:
+    """Drop what an earlier run left, then migrate a fresh template."""
+    global _template_ready
+    with _admin() as conn:
+        leftovers = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)).fetchall()
+        for (name,) in leftovers:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    PostgresStore(url(TEMPLATE)).migrate()
+    _template_ready = True
+
+
+def database_for(data_dir: Path) -> str:
+    """The database of ``data_dir``: the same for every runtime a test opens on that folder."""
+    if not _template_ready:
+        _prepare_template()
+    name = PREFIX + hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:24]
+    if name not in _created:
+        with _admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        _created.add(name)
+    return url(name)
+
+
+def drop_all() -> None:
+    if not _created:
+        return
+    with _admin() as conn:
+        for name in sorted(_created):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _created.clear()
