@@ -30,7 +30,7 @@ from .errors import MethodNotAllowed, NotFound, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
-from .limits import TenantLimits
+from .limits import Limiter, MemoryLimiter, RedisLimiter, TenantLimits
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import Store, make_store
@@ -116,6 +116,10 @@ class Runtime:
             concurrency=settings.webhook_concurrency,
             poll_s=settings.event_poll_s,
         )
+        self.limiter: Limiter = (
+            RedisLimiter(settings.redis_url, prefix=settings.redis_prefix + "rate:") if settings.redis_url else MemoryLimiter()
+        )
+        """Where rates are counted: in Redis, shared by every process, when one is configured."""
         self.gateway = Gateway(
             self.surface,
             self.store,
@@ -127,6 +131,7 @@ class Runtime:
             tracer=tracer,
             events=self.events,
             idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s),
+            limiter=self.limiter,
             tenant_limits=TenantLimits(self.store, refresh_s=settings.policy_refresh_s),
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
@@ -198,6 +203,8 @@ class Runtime:
         if self._opened:
             await self.store.close()
             self._opened = False
+        if isinstance(self.limiter, RedisLimiter):
+            await self.limiter.close()
         if self._own_provider and self.tracer_provider is not None:
             self.tracer_provider.shutdown()  # flushes the spans still batched
 
@@ -250,7 +257,7 @@ def create_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok", "actions": len(runtime.surface)})
 
     async def ready(request: Request) -> Response:
-        checks = await readiness(runtime.store)
+        checks = await readiness(runtime.store, runtime.limiter)
         ok = all(c.ok for c in checks)
         body = {"status": "ready" if ok else "not ready", "checks": [c.as_dict() for c in checks]}
         return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})

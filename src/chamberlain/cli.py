@@ -24,6 +24,7 @@ from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
 from .health import Check, readiness
+from .limits import RedisLimiter
 from .store import make_store
 from .timeutil import parse_duration
 
@@ -428,11 +429,14 @@ def check(data_dir: Path | None) -> None:
 
     async def run() -> list[Check]:
         store = make_store(settings.store_url)
+        limiter = RedisLimiter(settings.redis_url, prefix=settings.redis_prefix + "rate:") if settings.redis_url else None
         await store.open()
         try:
-            return await readiness(store)
+            return await readiness(store, limiter)
         finally:
             await store.close()
+            if limiter is not None:
+                await limiter.close()
 
     checks = asyncio.run(run())
     for c in checks:

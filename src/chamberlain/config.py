@@ -32,6 +32,15 @@ class Settings:
         "PostgreSQL connections this process keeps open (as many again may open under load).",
         "CHAMBERLAIN_DATABASE_POOL_SIZE",
     )
+    redis_url: str | None = _setting(
+        None,
+        "Redis for rate limits shared by every gateway process (redis://host:6379/0); "
+        "unset, each process counts its own in memory.",
+        "CHAMBERLAIN_REDIS_URL",
+    )
+    redis_prefix: str = _setting(
+        "chamberlain:", "Prefix of this gateway's Redis keys (several gateways can share one Redis).", "CHAMBERLAIN_REDIS_PREFIX"
+    )
     host: str = _setting("127.0.0.1", "Interface to listen on.", "CHAMBERLAIN_HOST")
     port: int = _setting(8000, "TCP port to listen on.", "CHAMBERLAIN_PORT")
     audience: str = _setting(

@@ -43,7 +43,8 @@ so that a machine client can decide what to do without parsing prose::
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
     ├── InternalError                500  a bug or an outage; retryable, never leaks details
     ├── AuditLogBroken               500  the log contradicts a checkpoint it signed: nothing new is signed
-    └── RevocationUnavailable        503  revocation state unreadable: refused, never failed open
+    ├── RevocationUnavailable        503  revocation state unreadable: refused, never failed open
+    └── LimiterUnavailable           503  the shared rate limiter did not answer: refused, never failed open
 
 Handlers raise :class:`ActionError` for business refusals (``order not found``);
 anything else they raise becomes :class:`InternalError` with no details exposed.
@@ -92,6 +93,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "InternalError",
     "InvalidInput",
+    "LimiterUnavailable",
     "MalformedJSON",
     "MethodNotAllowed",
     "NotFound",
@@ -463,6 +465,17 @@ class RevocationUnavailable(ChamberlainError):
     code = "revocation-unavailable"
     title = "Revocation state cannot be read"
     advice = "Retry shortly: the gateway could not confirm the grant is not revoked, so it refused."
+    status = 503
+    retryable = True
+
+
+class LimiterUnavailable(ChamberlainError):
+    code = "limiter-unavailable"
+    title = "Rate limits cannot be counted"
+    advice = (
+        "Retry shortly: the shared rate limiter (Redis) did not answer, so the gateway refused "
+        "rather than let an uncounted call through."
+    )
     status = 503
     retryable = True
 

@@ -2,7 +2,8 @@
 
 Liveness (``/healthz``) only says the process answers. Readiness says its dependencies
 answer too, so a load balancer stops sending calls to a process that could only
-refuse them: the database is reachable and at the schema this code expects.
+refuse them: the database is reachable and at the schema this code expects, and the
+shared rate limiter (Redis), where one is configured, answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy import column, literal, select, table
 
+from .limits import Limiter, RedisLimiter
 from .store import Store, alembic_config
 
 _VERSION = table("alembic_version", column("version_num"))
@@ -56,8 +58,21 @@ async def check_database(store: Store) -> Check:
     return Check("database", True, f"{kind}: reachable, schema at {revision}", _ms(start))
 
 
-async def readiness(store: Store) -> list[Check]:
-    return [await check_database(store)]
+async def check_redis(limiter: RedisLimiter) -> Check:
+    start = time.perf_counter()
+    try:
+        await limiter.ping()
+    except Exception as err:
+        return Check("redis", False, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}", _ms(start))
+    return Check("redis", True, "reachable (rate limits shared by every process)", _ms(start))
+
+
+async def readiness(store: Store, limiter: Limiter | None = None) -> list[Check]:
+    """The database always; Redis when rates are counted there."""
+    checks = [await check_database(store)]
+    if isinstance(limiter, RedisLimiter):
+        checks.append(await check_redis(limiter))
+    return checks
 
 
 def _ms(start: float) -> float:

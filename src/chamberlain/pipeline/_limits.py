@@ -9,6 +9,7 @@ the IETF ``RateLimit-Policy`` and ``RateLimit`` header fields and MCP in ``_meta
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,12 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from ..actions import Surface
-from ..errors import QuotaExceeded, RateLimited
+from ..errors import LimiterUnavailable, QuotaExceeded, RateLimited
 from ..limits import Limiter, Rate, TenantLimits, Verdict
 from ..store import Store, calls
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._stage import Next
+
+log = logging.getLogger("chamberlain.limits")
 
 __all__ = ["CheckLimits", "LimitState"]
 
@@ -67,10 +70,14 @@ class CheckLimits:
         call.reasons.append({"stage": self.name, "refused": refusal.code, "retry_after_s": retry_after})
         return Outcome(call, error=refusal)
 
-    async def _rate(self, call: Call, name: str, rate: Rate) -> RateLimited | None:
+    async def _rate(self, call: Call, name: str, rate: Rate) -> RateLimited | LimiterUnavailable | None:
         assert call.grant is not None
         key = f"{call.grant.tenant}\x1f{call.grant.acting.id}\x1f{name}\x1f{rate}"  # a new rate starts afresh
-        verdict = await self.limiter.take(key, rate)
+        try:
+            verdict = await self.limiter.take(key, rate)
+        except Exception as err:  # an unreachable shared limiter refuses: never fail open
+            log.warning("rate limiter unavailable for %s: %s", name, err)
+            return LimiterUnavailable(f"{name} is rate-limited and its counter did not answer; retry shortly", retry_after=1.0)
         call.limit = LimitState(name, rate, verdict)
         if verdict.allowed:
             return None
