@@ -19,8 +19,11 @@ from chamberlain.store import PostgresStore
 
 BACKEND = os.environ.get("CHAMBERLAIN_TEST_BACKEND", "sqlite")
 SERVER = os.environ.get("CHAMBERLAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-"""The PostgreSQL server (no database): the suite creates and drops its own databases there."""
+"""The PostgreSQL server, as a role that may create databases and roles (no database)."""
 ADMIN_DATABASE = "test"
+APP_ROLE = "chamberlain_app"
+"""What the gateway connects as: an ordinary role, owner of its tables, held to row-level
+security (a superuser would bypass it, and the isolation tests would prove nothing)."""
 TEMPLATE = "chamberlain_test_template"
 PREFIX = "chamberlain_t_"
 
@@ -28,12 +31,15 @@ _created: set[str] = set()
 _template_ready = False
 
 
-def url(database: str) -> str:
-    return f"{SERVER}/{database}"
+def url(database: str, role: str = APP_ROLE) -> str:
+    """The gateway's URL for ``database`` (as the app role), or another role's."""
+    scheme, _, rest = SERVER.partition("://")
+    host = rest.rpartition("@")[2]
+    return f"{scheme}://{role}@{host}/{database}"
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(url(ADMIN_DATABASE), autocommit=True)
+    return psycopg.connect(f"{SERVER}/{ADMIN_DATABASE}", autocommit=True)
 
 
 def _prepare_template() -> None:
@@ -44,7 +50,9 @@ def _prepare_template() -> None:
         for (name,) in leftovers:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone() is None:
+            conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}" OWNER {APP_ROLE}')
     PostgresStore(url(TEMPLATE)).migrate()
     _template_ready = True
 
@@ -56,7 +64,7 @@ def database_for(data_dir: Path) -> str:
     name = PREFIX + hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:24]
     if name not in _created:
         with _admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" OWNER {APP_ROLE}')
         _created.add(name)
     return url(name)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import column, literal, select, table
+from sqlalchemy import column, func, literal, select, table
 
 from .limits import Limiter, RedisLimiter
-from .store import Store, alembic_config
+from .store import PostgresStore, Store, alembic_config
 
 _VERSION = table("alembic_version", column("version_num"))
 
@@ -67,9 +67,33 @@ async def check_redis(limiter: RedisLimiter) -> Check:
     return Check("redis", True, "reachable (rate limits shared by every process)", _ms(start))
 
 
+_ROLES = table("pg_roles", column("rolname"), column("rolsuper"), column("rolbypassrls"))
+_BYPASS = select(_ROLES.c.rolname.label("role"), (_ROLES.c.rolsuper | _ROLES.c.rolbypassrls).label("bypass")).where(
+    _ROLES.c.rolname == func.current_user()
+)
+
+
+async def check_isolation(store: Store) -> Check:
+    """On PostgreSQL, tenants are fenced twice: by every query's filter, and by row-level
+    security, which a superuser or a BYPASSRLS role silently escapes."""
+    start = time.perf_counter()
+    try:
+        bypass = await store.fetch_one(_BYPASS)
+    except Exception as err:
+        return Check("isolation", False, f"cannot read the role: {type(err).__name__}", _ms(start))
+    if bypass is None or bypass["bypass"]:
+        who = bypass["role"] if bypass is not None else "this role"
+        detail = f"role {who} bypasses row-level security (superuser or BYPASSRLS): connect as an ordinary role"
+        return Check("isolation", False, detail, _ms(start))
+    return Check("isolation", True, f"row-level security holds role {bypass['role']} to one tenant per transaction", _ms(start))
+
+
 async def readiness(store: Store, limiter: Limiter | None = None) -> list[Check]:
-    """The database always; Redis when rates are counted there."""
+    """The database always (and, on PostgreSQL, that row-level security binds this process);
+    Redis when rates are counted there."""
     checks = [await check_database(store)]
+    if isinstance(store, PostgresStore) and checks[0].ok:
+        checks.append(await check_isolation(store))
     if isinstance(limiter, RedisLimiter):
         checks.append(await check_redis(limiter))
     return checks

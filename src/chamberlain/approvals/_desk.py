@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import ApproverRequired, ChamberlainError
 from ..grants import Grant
 from ..pipeline import Call, Gateway
+from ..store import tenant_scope
 from ._roles import APPROVER
 from ._runner import ApprovedCalls
 from ._service import Approvals
@@ -29,14 +30,16 @@ class ApprovalDesk:
             raise ApproverRequired(f"{grant.acting.id} does not hold the approver role in tenant {grant.tenant}")
 
     async def query(self, grant: Grant, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        await self._require_approver(grant)
-        return await self.approvals.query(grant.tenant, status, limit)
+        with tenant_scope(grant.tenant):
+            await self._require_approver(grant)
+            return await self.approvals.query(grant.tenant, status, limit)
 
     async def show(self, grant: Grant, approval_id: str) -> dict[str, Any]:
-        row = await self.approvals.row(grant.tenant, approval_id)
-        if row["grant_id"] != grant.id:
-            await self._require_approver(grant)
-        return await self.approvals.view(row)
+        with tenant_scope(grant.tenant):
+            row = await self.approvals.row(grant.tenant, approval_id)
+            if row["grant_id"] != grant.id:
+                await self._require_approver(grant)
+            return await self.approvals.view(row)
 
     async def decide(
         self, grant: Grant, approval_id: str, *, approve: bool, reason: str, expected_hash: str | None, surface: str
@@ -44,10 +47,11 @@ class ApprovalDesk:
         """An approver with a grant (REST, console): decide, and run the call if that completes it."""
         call = Call(f"approvals.{'approve' if approve else 'reject'}", {"approval_id": approval_id}, None, surface)
         call.grant = grant
-        view = await self._decide(call, approval_id, approve, reason, expected_hash)
-        if view["status"] == "approved" and self.runner is not None:
-            await self.runner.run(await self.approvals.row(grant.tenant, approval_id))
-            view = await self.approvals.show(grant.tenant, approval_id)
+        with tenant_scope(grant.tenant):
+            view = await self._decide(call, approval_id, approve, reason, expected_hash)
+            if view["status"] == "approved" and self.runner is not None:
+                await self.runner.run(await self.approvals.row(grant.tenant, approval_id))
+                view = await self.approvals.show(grant.tenant, approval_id)
         return view
 
     async def decide_as_operator(

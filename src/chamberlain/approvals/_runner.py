@@ -24,7 +24,7 @@ from ..canonical import digest
 from ..errors import ApprovalClosed, ApprovalRequestChanged, ChamberlainError, InternalError
 from ..grants import GrantAuthority
 from ..pipeline import Call, Execute, Outcome, audit_outcome, record_row
-from ..store import Transaction, approvals, calls
+from ..store import Transaction, approvals, calls, tenant_scope
 from ..timeutil import utc_now_iso
 from ..tracing import continue_trace
 from ._service import Approvals, request_hash
@@ -52,6 +52,10 @@ class ApprovedCalls:
                 self._unserved.add(row["id"])
                 log.warning("approved call %s needs %s, which this process does not serve", row["call_id"], row["action"])
             return
+        with tenant_scope(row["tenant_id"]):  # the call runs as it would have: seeing its tenant only
+            await self._traced(row)
+
+    async def _traced(self, row: dict[str, Any]) -> None:
         if self.tracer is None:
             await self._run(row)
             return

@@ -13,7 +13,7 @@ from ..actions import Action, Surface
 from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
 from ..grants import Grant, GrantAuthority
 from ..limits import Limiter, MemoryLimiter, TenantLimits
-from ..store import Store
+from ..store import Store, tenant_scope
 from ..tenants import tenant_exists
 from ..timeutil import utc_now
 from ._call import Call, Outcome
@@ -144,6 +144,10 @@ class Gateway:
     async def record(self, grant: Grant, call_id: str) -> dict[str, Any]:
         """A call's record, for the grant that made it (or one derived from it), or for a
         grant that holds ``calls.read`` in the same tenant. Anything else looks absent."""
+        with tenant_scope(grant.tenant):
+            return await self._record(grant, call_id)
+
+    async def _record(self, grant: Grant, call_id: str) -> dict[str, Any]:
         record = await read_record(self.store, grant.tenant, call_id)
         readable = record is not None and (
             record["grant_id"] == grant.id or grant.in_scope(READ_ALL_CALLS, self.authority.audience, utc_now())
@@ -168,7 +172,8 @@ class Gateway:
     async def audit_entry(self, grant: Grant, index: int, *, proof: bool) -> dict[str, Any]:
         """One entry of the grant's tenant log (with its inclusion proof if asked): any
         entry for an ``audit.read`` grant, else only entries about the grant's own calls."""
-        found = await (self.audit.inclusion(grant.tenant, index) if proof else self.audit.entry(grant.tenant, index))
+        with tenant_scope(grant.tenant):
+            found = await (self.audit.inclusion(grant.tenant, index) if proof else self.audit.entry(grant.tenant, index))
         if not self.reads_audit(grant) and found["entry"].get("grant_id") != grant.id:
             raise AuditEntryNotFound(f"no entry {index} visible to this grant")
         return dict(found)
@@ -176,4 +181,5 @@ class Gateway:
     async def audit_entries(self, grant: Grant, start: int, limit: int) -> list[dict[str, Any]]:
         if not self.reads_audit(grant):
             raise PermissionDenied(f"reading the audit log needs a grant with {READ_AUDIT!r}")
-        return list(await self.audit.entries(grant.tenant, start, limit))
+        with tenant_scope(grant.tenant):
+            return list(await self.audit.entries(grant.tenant, start, limit))

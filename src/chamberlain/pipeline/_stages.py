@@ -29,7 +29,7 @@ from ..errors import (
     UnknownAction,
 )
 from ..grants import GrantAuthority
-from ..store import LazyTransaction, Store, Transaction
+from ..store import LazyTransaction, Store, Transaction, tenant_scope
 from ..timeutil import utc_now
 from ..tracing import traceparent_of
 from ._call import Call, Outcome
@@ -83,7 +83,8 @@ class Authenticate:
 
 
 class ResolveTenant:
-    """The tenant is the grant's; a caller naming another tenant is refused."""
+    """The tenant is the grant's; a caller naming another tenant is refused. The rest of
+    the call runs in the tenant's store scope (row-level security on PostgreSQL)."""
 
     name = "tenant"
 
@@ -97,7 +98,8 @@ class ResolveTenant:
             return Outcome(call, error=GrantWrongTenant("grant belongs to another tenant than the one requested"))
         if not await self._exists(tenant):
             return Outcome(call, error=GrantInvalid("grant's tenant does not exist"))
-        return await next(call)
+        with tenant_scope(tenant):  # from here on (handler included) the store sees this tenant's rows only
+            return await next(call)
 
 
 class ValidateInput:

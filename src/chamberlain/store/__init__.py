@@ -29,9 +29,11 @@ from ._schema import (
     webhook_deliveries,
     webhook_endpoints,
 )
+from ._scope import ALL_TENANTS, current_scope, tenant_scope
 from ._sqlite import SQLiteStore
 
 __all__ = [
+    "ALL_TENANTS",
     "DuplicateKey",
     "LazyTransaction",
     "PostgresStore",
@@ -47,6 +49,7 @@ __all__ = [
     "audit_nodes",
     "calls",
     "current_revision",
+    "current_scope",
     "events",
     "grant_uses",
     "grants",
@@ -62,6 +65,7 @@ __all__ = [
     "tenant_limits",
     "tenant_lock",
     "tenant_roles",
+    "tenant_scope",
     "tenants",
     "upgrade",
     "webhook_attempts",

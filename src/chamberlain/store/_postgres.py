@@ -25,6 +25,8 @@ from sqlalchemy.engine import Engine, Result, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ._base import DuplicateKey
+from ._scope import current_scope
+from .rls import isolate
 
 log = logging.getLogger("chamberlain.store")
 
@@ -82,6 +84,7 @@ class PostgresTransaction:
         await self._conn.execute(_LOCK, {"name": name})
 
 
+_SET_SCOPE = select(func.set_config("chamberlain.tenant", bindparam("scope", type_=String), literal(True)))
 _LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), literal(0))))
 
 
@@ -114,7 +117,6 @@ class PostgresStore:
         self._driver_url, self._connect_args = driver_url(url.replace("postgres://", "postgresql://", 1))
         self._pool = (pool_size, max_overflow)
         self._engine: AsyncEngine | None = None
-        self._reader: AsyncEngine | None = None
 
     def sync_engine(self) -> Engine:
         """A short-lived synchronous engine (migrations, schema checks); dispose it after use."""
@@ -140,27 +142,32 @@ class PostgresStore:
             json_serializer=_to_json,
             json_deserializer=orjson.loads,
         )
-        # Reads outside a transaction run in autocommit: one statement, one snapshot, no
-        # BEGIN/ROLLBACK round trips (psycopg switches autocommit on the client side).
-        self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
-        self._engine = self._reader = None
+        self._engine = None
 
-    def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
-        if self._engine is None or self._reader is None:
+    def _open_engine(self) -> AsyncEngine:
+        if self._engine is None:
             raise RuntimeError("store is not open")
-        return self._engine, self._reader
+        return self._engine
+
+    @asynccontextmanager
+    async def _scoped(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that sees only the current scope's rows: the
+        setting is transaction-local, so it cannot outlive the unit (nor follow a pooled
+        connection, or a PgBouncer server connection, to someone else)."""
+        async with self._open_engine().connect() as conn:
+            async with conn.begin():
+                await conn.execute(_SET_SCOPE, {"scope": current_scope()})
+                yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        engine, _ = self._engines()
-        async with engine.connect() as conn:
-            async with conn.begin():
-                unit = PostgresTransaction(conn)
-                yield unit
+        async with self._scoped() as conn:
+            unit = PostgresTransaction(conn)
+            yield unit
         for callback in unit.committed:
             try:
                 callback()
@@ -168,8 +175,7 @@ class PostgresStore:
                 log.exception("an after-commit callback failed; the commit stands")
 
     async def fetch_all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
-        _, reader = self._engines()
-        async with reader.connect() as conn:
+        async with self._scoped() as conn:
             return list((await conn.execute(statement, params)).mappings())
 
     async def fetch_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> RowMapping | None:
@@ -196,7 +202,12 @@ class PostgresStore:
             engine.dispose()
 
     async def create_all(self, metadata: MetaData) -> None:
-        """Create the tables of ``metadata`` that do not exist yet (a surface's own tables)."""
-        engine, _ = self._engines()
-        async with engine.begin() as conn:
+        """Create the tables of ``metadata`` that do not exist yet (a business's own tables).
+        Those with a ``tenant_id`` column get the gateway's row-level security policy too,
+        so a handler's query that forgets its tenant filter sees its own tenant's rows only."""
+        async with self._open_engine().begin() as conn:
             await conn.run_sync(metadata.create_all)
+            for table in metadata.sorted_tables:
+                if "tenant_id" in table.c:
+                    for statement in isolate(table.name):
+                        await conn.exec_driver_sql(statement)
