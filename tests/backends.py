@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import psycopg
@@ -24,8 +25,11 @@ ADMIN_DATABASE = "test"
 APP_ROLE = "chamberlain_app"
 """What the gateway connects as: an ordinary role, owner of its tables, held to row-level
 security (a superuser would bypass it, and the isolation tests would prove nothing)."""
-TEMPLATE = "chamberlain_test_template"
-PREFIX = "chamberlain_t_"
+RUN = os.getpid()
+"""Databases are named by the test run's process, so runs side by side never drop each other's."""
+TEMPLATE = f"chamberlain_tpl_{RUN}"
+PREFIX = f"chamberlain_t_{RUN}_"
+_OURS = re.compile(r"^chamberlain_(?:tpl|t)_(\d+)")
 
 _created: set[str] = set()
 _template_ready = False
@@ -43,18 +47,28 @@ def _admin() -> psycopg.Connection:
 
 
 def _prepare_template() -> None:
-    """Drop what an earlier run left, then migrate a fresh template."""
+    """Drop what runs that have ended left, then migrate a fresh template."""
     global _template_ready
     with _admin() as conn:
-        leftovers = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)).fetchall()
-        for (name,) in leftovers:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'chamberlain\\_t%'").fetchall():
+            found = _OURS.match(name)
+            if found is not None and not _alive(int(found.group(1))):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone() is None:
             conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         conn.execute(f'CREATE DATABASE "{TEMPLATE}" OWNER {APP_ROLE}')
     PostgresStore(url(TEMPLATE)).migrate()
     _template_ready = True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def database_for(data_dir: Path) -> str:
@@ -70,9 +84,9 @@ def database_for(data_dir: Path) -> str:
 
 
 def drop_all() -> None:
-    if not _created:
+    if not _template_ready:
         return
     with _admin() as conn:
-        for name in sorted(_created):
+        for name in [*sorted(_created), TEMPLATE]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _created.clear()

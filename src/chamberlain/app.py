@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,11 +27,13 @@ from .actions import Surface
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .config import Settings
-from .errors import MethodNotAllowed, NotFound, PolicyInvalid
+from .errors import MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
 from .limits import Limiter, MemoryLimiter, RedisLimiter, TenantLimits
+from .metrics import CONTENT_TYPE_LATEST as METRICS_CONTENT_TYPE
+from .metrics import Metrics
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import Store, make_store
@@ -120,6 +123,7 @@ class Runtime:
             RedisLimiter(settings.redis_url, prefix=settings.redis_prefix + "rate:") if settings.redis_url else MemoryLimiter()
         )
         """Where rates are counted: in Redis, shared by every process, when one is configured."""
+        self.metrics = Metrics(max_tenants=settings.metrics_max_tenants)
         self.gateway = Gateway(
             self.surface,
             self.store,
@@ -132,6 +136,7 @@ class Runtime:
             events=self.events,
             idempotency=IdempotencyKeys(self.store, ttl_s=settings.idempotency_ttl_s),
             limiter=self.limiter,
+            observer=self.metrics.observe,
             tenant_limits=TenantLimits(self.store, refresh_s=settings.policy_refresh_s),
         )
         self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
@@ -173,6 +178,7 @@ class Runtime:
         or approved from the CLI). Safe to run anywhere, any time: each run is guarded."""
         await self.approvals.expire_overdue()
         await self.approved_calls.run_pending()
+        await self.metrics.sample_queues(self.store)
         if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             await self.events.prune(self.settings.event_retention_s)
@@ -235,6 +241,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(NotFound(f"no endpoint at {request.url.path[:200]}"))
 
 
+def _may_scrape(request: Request, token: str | None) -> bool:
+    """Metrics name every tenant: the operator's alone. With a token, whoever presents it;
+    without one, only a scraper on this host."""
+    if token is not None:
+        presented = request.headers.get("authorization", "")
+        return hmac.compare_digest(presented.encode(), f"Bearer {token}".encode())
+    client = request.client.host if request.client is not None else ""
+    return client in ("127.0.0.1", "::1", "localhost")
+
+
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     rest = RestSurface(
@@ -255,6 +271,12 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "actions": len(runtime.surface)})
+
+    async def metrics(request: Request) -> Response:
+        if not _may_scrape(request, settings.metrics_token):
+            log.warning("refused /metrics to %s", request.client.host if request.client else "an unknown client")
+            return problem_response(PermissionDenied("metrics are for the operator's scraper: loopback, or the metrics token"))
+        return Response(runtime.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     async def ready(request: Request) -> Response:
         checks = await readiness(runtime.store, runtime.limiter)
@@ -287,6 +309,7 @@ def create_app(runtime: Runtime) -> Starlette:
         *OAuthSurface(runtime.authority, runtime.clients, settings.public_url).routes,
         Route("/healthz", health, methods=["GET"]),
         Route("/readyz", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *rest.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ import click
 from . import __version__
 from .app import Runtime, create_app
 from .commands import approvals, audit, limits, policy, revert, role, webhooks
-from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
+from .commands._shared import DEMO_SURFACE, _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
@@ -399,6 +400,58 @@ def call_show(call_id: str, tenant_id: str, data_dir: Path | None) -> None:
     if record is None:
         raise click.ClickException(f"no call {call_id} in tenant {tenant_id}")
     click.echo(json.dumps(record, indent=2))
+
+
+@main.command("cluster")
+@click.argument("target", default="chamberlain.demo:shop")
+@click.option("--processes", type=int, default=3, show_default=True, help="How many gateway processes.")
+@click.option("--base-port", type=int, default=8100, show_default=True, help="The first one's port; the others follow.")
+@click.option("--database-url", envvar="CHAMBERLAIN_DATABASE_URL", required=True, help="The PostgreSQL database they share.")
+@click.option(
+    "--redis-url",
+    envvar="CHAMBERLAIN_REDIS_URL",
+    default="redis://127.0.0.1:6379/0",
+    show_default=True,
+    help="The Redis they count rate limits in.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("chamberlain-cluster"),
+    show_default=True,
+    help="Folder for the shared master key and each process's log.",
+)
+def cluster(target: str, processes: int, base_port: int, database_url: str, redis_url: str, data_dir: Path) -> None:
+    """Run TARGET (the demo shop by default) as a local cluster: several gateway processes on
+    loopback sharing one PostgreSQL database and one Redis, for development and failure drills."""
+    from .cluster import Cluster
+    from .demo import seed
+
+    try:
+        group = Cluster(target, data_dir, database_url, redis_url, base_port=base_port, size=processes)
+    except ValueError as err:
+        raise _usage_error(err) from err
+    settings = replace(Settings.from_env(data_dir=data_dir), database_url=database_url, redis_url=redis_url)
+    tokens: list[tuple[str, str]] = []
+    if target == DEMO_SURFACE:
+        from .demo import shop
+
+        async def prepare(rt: Runtime) -> None:
+            tokens.extend((t.id, t.grant.token) for t in await seed(rt))
+
+        _with_runtime(settings, prepare, shop)
+    try:
+        for member in group.start():
+            click.echo(f"  gateway pid {member.process.pid:<7} {member.url}  (log: {data_dir}/gateway-{member.port}.log)")
+        for tenant, token in tokens:
+            click.echo(f"\nTenant {tenant}: a grant for agent:support-bot\n  {token}")
+        click.echo("\nKill one (kill -9 PID) and the others go on. Press Ctrl+C to stop them all.")
+        while all(m.alive() or m.process.returncode == -9 for m in group.members):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        group.stop()
 
 
 @main.group()

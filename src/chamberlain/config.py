@@ -41,6 +41,14 @@ class Settings:
     redis_prefix: str = _setting(
         "chamberlain:", "Prefix of this gateway's Redis keys (several gateways can share one Redis).", "CHAMBERLAIN_REDIS_PREFIX"
     )
+    metrics_token: str | None = _setting(
+        None,
+        "Bearer token that lets a scraper read /metrics from anywhere; unset, only loopback clients may.",
+        "CHAMBERLAIN_METRICS_TOKEN",
+    )
+    metrics_max_tenants: int = _setting(
+        100, "Tenants given their own metrics label; further ones are counted as 'other'.", "CHAMBERLAIN_METRICS_MAX_TENANTS"
+    )
     host: str = _setting("127.0.0.1", "Interface to listen on.", "CHAMBERLAIN_HOST")
     port: int = _setting(8000, "TCP port to listen on.", "CHAMBERLAIN_PORT")
     audience: str = _setting(

@@ -81,10 +81,11 @@ async def test_gateways_on_one_redis_hold_one_rate_and_refuse_when_it_is_gone(tm
         outcomes = [await add_note(rt, token) for rt in [first, second] * 5]
         assert sum(o.ok for o in outcomes) == 3 and len(ran) == 3, "notes.add allows 3/minute across both"
         assert all(isinstance(o.error, RateLimited) for o in outcomes if not o.ok)
-        assert [c.ok for c in await readiness(first.store, first.limiter)] == [True, True]
+        ready = await readiness(first.store, first.limiter)
+        assert ready[-1].name == "redis" and all(c.ok for c in ready)
 
         refused = await add_note(gone, token)
         assert isinstance(refused.error, LimiterUnavailable) and refused.error.status == 503 and refused.error.retryable
         assert (await record(gone, refused.call.id))["decision"] == "refused" and len(ran) == 3
         checks = await readiness(gone.store, gone.limiter)
-        assert [c.name for c in checks] == ["database", "redis"] and not checks[1].ok
+        assert checks[0].ok and checks[-1].name == "redis" and not checks[-1].ok

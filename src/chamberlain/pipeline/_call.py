@@ -72,6 +72,10 @@ class Call:
         ends = [t for _, t in self.marks[1:]] + [now]
         return {name: round((end - start) * 1000, 4) for (name, start), end in zip(self.marks, ends, strict=True)}
 
+    def elapsed_s(self) -> float:
+        """Seconds since the call arrived."""
+        return time.perf_counter() - self.clock
+
     @property
     def tenant(self) -> str | None:
         if self.grant is not None:

@@ -6,7 +6,7 @@ protocol in and out; no rule is written in a surface.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..actions import Action, Surface
@@ -56,6 +56,7 @@ class Gateway:
         idempotency: IdempotencyKeys | None = None,
         limiter: Limiter | None = None,
         tenant_limits: TenantLimits | None = None,
+        observer: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.surface = surface
         self.store = store
@@ -71,6 +72,8 @@ class Gateway:
         self.idempotency = idempotency or IdempotencyKeys(store, ttl_s=86_400)
         self.limiter: Limiter = limiter or MemoryLimiter()
         self.tenant_limits = tenant_limits or TenantLimits(store, refresh_s=5.0)
+        self.observer = observer
+        """Told every outcome (metrics); it must not raise or block."""
         self.policy = policy
         """The policy stage, when policies judge calls (discovery asks it about approval)."""
         self.stages: list[Stage] = list(stages) if stages is not None else self.default_stages(policy)
@@ -104,7 +107,10 @@ class Gateway:
         return False
 
     async def call(self, call: Call) -> Outcome:
-        return await self._run(call)
+        outcome = await self._run(call)
+        if self.observer is not None:
+            self.observer(outcome)
+        return outcome
 
     async def refuse(self, call: Call, error: ChamberlainError) -> Outcome:
         """Record a refusal a surface made before the pipeline could run (HTTP-level checks)."""
