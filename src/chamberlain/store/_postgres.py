@@ -1,9 +1,11 @@
 """The production store: PostgreSQL through SQLAlchemy's asyncio engine and psycopg 3.
 
 Many gateway processes share one database, so what SQLite's single writer gave for
-free is asked for explicitly here: a tenant's sequences (audit log entries, events)
-are written under a transaction-scoped advisory lock per tenant (``Transaction.lock``),
-so numbers are dense, in commit order, and never handed out twice.
+free is asked for explicitly here: a tenant's sequences (audit log entries, events,
+policy versions) are written under a transaction-scoped advisory lock per tenant
+(``Transaction.lock``), so numbers are dense, in commit order, and never handed out
+twice. Every unit of work, reads included, runs in a transaction that first sets the
+tenant scope, which row-level security enforces (``rls.py``, ``_scope.py``).
 
 psycopg 3 was chosen over asyncpg for its plain DB-API behaviour under SQLAlchemy,
 native ``json``/``bytea`` handling, and a documented way to run behind PgBouncer in
