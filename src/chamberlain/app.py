@@ -28,7 +28,7 @@ from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
-from .events import GATEWAY_EVENTS, EventHub
+from .events import GATEWAY_EVENTS, EventHub, NatsBus
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
 from .limits import Limiter, MemoryLimiter, RedisLimiter, TenantLimits
@@ -108,6 +108,11 @@ class Runtime:
             batch_s=settings.event_batch_s,
             queue_size=settings.event_queue_size,
         )
+        if settings.nats_url:
+            # Pushed between processes; the outbox is read again only for gaps and after silences.
+            self.events.bus = NatsBus(
+                settings.nats_url, self.events.read, prefix=settings.nats_prefix, fallback_s=max(5.0, settings.event_poll_s)
+            )
         self.authority.events = self.approvals.events = self.policies.events = self.events
         self.events.sinks.append(self.webhooks.enqueue)
         self.deliverer = Deliverer(
@@ -151,6 +156,8 @@ class Runtime:
         store = self.store
         store.migrate()
         await store.open()
+        if isinstance(self.events.bus, NatsBus):
+            await self.events.bus.connect()
         for hook in self.surface.startup_hooks:
             await hook(store)
         self._opened = True
@@ -211,6 +218,8 @@ class Runtime:
             self._opened = False
         if isinstance(self.limiter, RedisLimiter):
             await self.limiter.close()
+        if isinstance(self.events.bus, NatsBus):
+            await self.events.bus.close()
         if self._own_provider and self.tracer_provider is not None:
             self.tracer_provider.shutdown()  # flushes the spans still batched
 
@@ -279,7 +288,7 @@ def create_app(runtime: Runtime) -> Starlette:
         return Response(runtime.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     async def ready(request: Request) -> Response:
-        checks = await readiness(runtime.store, runtime.limiter)
+        checks = await readiness(runtime.store, runtime.limiter, runtime.events.bus)
         ok = all(c.ok for c in checks)
         body = {"status": "ready" if ok else "not ready", "checks": [c.as_dict() for c in checks]}
         return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})

@@ -415,20 +415,29 @@ def call_show(call_id: str, tenant_id: str, data_dir: Path | None) -> None:
     help="The Redis they count rate limits in.",
 )
 @click.option(
+    "--nats-url",
+    envvar="CHAMBERLAIN_NATS_URL",
+    default="nats://127.0.0.1:4222",
+    show_default=True,
+    help="The NATS JetStream that pushes events between them.",
+)
+@click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
     default=Path("chamberlain-cluster"),
     show_default=True,
     help="Folder for the shared master key and each process's log.",
 )
-def cluster(target: str, processes: int, base_port: int, database_url: str, redis_url: str, data_dir: Path) -> None:
+def cluster(
+    target: str, processes: int, base_port: int, database_url: str, redis_url: str, nats_url: str, data_dir: Path
+) -> None:
     """Run TARGET (the demo shop by default) as a local cluster: several gateway processes on
-    loopback sharing one PostgreSQL database and one Redis, for development and failure drills."""
+    loopback sharing one PostgreSQL database, one Redis and one NATS, for development and failure drills."""
     from .cluster import Cluster
     from .demo import seed
 
     try:
-        group = Cluster(target, data_dir, database_url, redis_url, base_port=base_port, size=processes)
+        group = Cluster(target, data_dir, database_url, redis_url, nats_url, base_port=base_port, size=processes)
     except ValueError as err:
         raise _usage_error(err) from err
     settings = replace(Settings.from_env(data_dir=data_dir), database_url=database_url, redis_url=redis_url)
@@ -470,6 +479,18 @@ def db_upgrade(data_dir: Path | None) -> None:
     click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
 
 
+async def _check_nats(url: str, prefix: str) -> Check:
+    from .events import NatsBus
+
+    bus = NatsBus(url, read=lambda tenant, after, limit: asyncio.sleep(0, []), prefix=prefix)
+    try:
+        await bus.connect(wait=True)
+    except Exception as err:
+        return Check("nats", False, f"{type(err).__name__}: {str(err)[:200]}", 0.0)
+    await bus.close()
+    return Check("nats", True, f"reachable; JetStream stream {bus.stream} ready", 0.0)
+
+
 @main.command("check")
 @data_dir_option
 def check(data_dir: Path | None) -> None:
@@ -485,7 +506,10 @@ def check(data_dir: Path | None) -> None:
         limiter = RedisLimiter(settings.redis_url, prefix=settings.redis_prefix + "rate:") if settings.redis_url else None
         await store.open()
         try:
-            return await readiness(store, limiter)
+            checks = await readiness(store, limiter)
+            if settings.nats_url:
+                checks.append(await _check_nats(settings.nats_url, settings.nats_prefix))
+            return checks
         finally:
             await store.close()
             if limiter is not None:

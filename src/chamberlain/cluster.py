@@ -1,5 +1,6 @@
 """A local cluster for development and tests: N gateway processes on loopback sharing one
-PostgreSQL database and one Redis, as they would on N machines behind a load balancer.
+PostgreSQL database, one Redis and one NATS, as they would on N machines behind a load
+balancer.
 
 Each process is an ordinary ``chamberlain serve`` in a process of its own (killing one
 is killing a real process), on its own port, with one data folder for the master key
@@ -40,6 +41,7 @@ class Cluster:
     data_dir: Path
     database_url: str
     redis_url: str | None
+    nats_url: str | None = None
     base_port: int = 8100
     size: int = 3
     env: dict[str, str] = field(default_factory=dict)
@@ -53,6 +55,8 @@ class Cluster:
         env = {**os.environ, **self.env, "CHAMBERLAIN_DATABASE_URL": self.database_url}
         if self.redis_url:
             env["CHAMBERLAIN_REDIS_URL"] = self.redis_url
+        if self.nats_url:
+            env["CHAMBERLAIN_NATS_URL"] = self.nats_url
         return env
 
     def start(self, ports: list[int] | None = None, timeout_s: float = 60.0) -> list[Member]:

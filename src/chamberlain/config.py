@@ -38,6 +38,18 @@ class Settings:
         "unset, each process counts its own in memory.",
         "CHAMBERLAIN_REDIS_URL",
     )
+    nats_url: str | None = _setting(
+        None,
+        "NATS with JetStream (nats://host:4222): committed events pushed between gateway processes; "
+        "unset, each process polls the outbox every event_poll_s.",
+        "CHAMBERLAIN_NATS_URL",
+    )
+    nats_prefix: str = _setting(
+        "chamberlain.events",
+        "Subject prefix of this gateway's events on NATS (its JetStream stream is named after it): "
+        "gateways sharing a NATS server need different ones.",
+        "CHAMBERLAIN_NATS_PREFIX",
+    )
     redis_prefix: str = _setting(
         "chamberlain:", "Prefix of this gateway's Redis keys (several gateways can share one Redis).", "CHAMBERLAIN_REDIS_PREFIX"
     )

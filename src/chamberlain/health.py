@@ -16,6 +16,7 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy import column, func, literal, select, table
 
+from .events import NatsBus
 from .limits import Limiter, RedisLimiter
 from .store import PostgresStore, Store, alembic_config
 
@@ -88,14 +89,24 @@ async def check_isolation(store: Store) -> Check:
     return Check("isolation", True, f"row-level security holds role {bypass['role']} to one tenant per transaction", _ms(start))
 
 
-async def readiness(store: Store, limiter: Limiter | None = None) -> list[Check]:
+def check_nats(bus: NatsBus) -> Check:
+    """The client keeps (and re-makes) the connection. Without it events still flow, read
+    from the outbox every few seconds, so a lost connection degrades, it does not fail."""
+    if bus.connected:
+        return Check("nats", True, f"connected; events pushed on {bus.prefix}.<tenant>", 0.0)
+    return Check("nats", True, "degraded: not connected, events are read from the outbox meanwhile", 0.0)
+
+
+async def readiness(store: Store, limiter: Limiter | None = None, bus: object = None) -> list[Check]:
     """The database always (and, on PostgreSQL, that row-level security binds this process);
-    Redis when rates are counted there."""
+    Redis when rates are counted there; NATS when events are pushed through it."""
     checks = [await check_database(store)]
     if isinstance(store, PostgresStore) and checks[0].ok:
         checks.append(await check_isolation(store))
     if isinstance(limiter, RedisLimiter):
         checks.append(await check_redis(limiter))
+    if isinstance(bus, NatsBus):
+        checks.append(check_nats(bus))
     return checks
 
 

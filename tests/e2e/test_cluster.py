@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from sqlalchemy import func, select
 
 from chamberlain.cluster import Cluster
 from chamberlain.demo import seed, shop
 from chamberlain.demo.shop import refunds
+from chamberlain.events._nats import stream_name
 from chamberlain.limits import Rate
 from chamberlain.store import audit_entries, events
 from tests import backends
@@ -32,6 +34,7 @@ from tests.helpers import free_port
 pytestmark = pytest.mark.embedded
 
 CLIENTS, REFUNDS_EACH = 4, 15
+NATS = "nats://127.0.0.1:4222"
 TENANT = "acme-shop"
 
 
@@ -48,13 +51,23 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, str]]:
             return token
 
     token = asyncio.run(prepare())
-    redis = {"CHAMBERLAIN_REDIS_PREFIX": f"chamberlain-test:{uuid.uuid4().hex}:"}
-    group = Cluster("chamberlain.demo:shop", data, database, "redis://127.0.0.1:6379/0", size=3, env=redis)
+    run = uuid.uuid4().hex[:10]
+    env = {"CHAMBERLAIN_REDIS_PREFIX": f"chamberlain-test:{run}:", "CHAMBERLAIN_NATS_PREFIX": f"t{run}.events"}
+    group = Cluster("chamberlain.demo:shop", data, database, "redis://127.0.0.1:6379/0", NATS, size=3, env=env)
     try:
         group.start(ports=[free_port() for _ in range(3)])
         yield group, token
     finally:
         group.stop()
+        asyncio.run(_drop_stream(stream_name(env["CHAMBERLAIN_NATS_PREFIX"])))
+
+
+async def _drop_stream(name: str) -> None:
+    nc = await nats.connect(NATS)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
 
 
 async def _refund(clients: list[httpx.AsyncClient], cluster: Cluster, token: str, order: str, seen: list[Any]) -> str:
@@ -105,6 +118,9 @@ async def _load(cluster: Cluster, token: str) -> tuple[list[str], list[Any]]:
 
 def test_a_process_killed_mid_load_loses_nothing_and_runs_nothing_twice(cluster: tuple[Cluster, str], tmp_path: Path) -> None:
     group, token = cluster
+    ready = httpx.get(group.members[0].url + "/readyz", timeout=5).json()
+    assert ready["status"] == "ready" and [c["name"] for c in ready["checks"]] == ["database", "isolation", "redis", "nats"]
+    assert "connected" in ready["checks"][-1]["detail"]
     calls, seen = asyncio.run(_load(group, token))
     assert len(calls) == CLIENTS * REFUNDS_EACH and not group.members[1].alive()
     assert any(s[0] == "transport" for s in seen), "clients did meet the dead process"
@@ -170,7 +186,8 @@ def test_the_cluster_command_starts_and_stops_its_processes(tmp_path: Path) -> N
     base = free_port()
     while any(_taken(base + n) for n in range(1, 2)):
         base = free_port()
-    env = {**os.environ, "CHAMBERLAIN_DATABASE_URL": backends.database_for(tmp_path)}
+    prefix = f"t{uuid.uuid4().hex[:10]}.events"
+    env = {**os.environ, "CHAMBERLAIN_DATABASE_URL": backends.database_for(tmp_path), "CHAMBERLAIN_NATS_PREFIX": prefix}
     command = [sys.executable, "-m", "chamberlain.cli", "cluster", "--processes", "2", "--base-port", str(base)]
     proc = subprocess.Popen(
         [*command, "--data-dir", str(tmp_path / "cluster")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -188,6 +205,7 @@ def test_the_cluster_command_starts_and_stops_its_processes(tmp_path: Path) -> N
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+        asyncio.run(_drop_stream(stream_name(prefix)))
     assert not _taken(base) and not _taken(base + 1), "every gateway stopped with it"
 
 

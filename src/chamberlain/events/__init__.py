@@ -4,6 +4,7 @@ from ._bus import Bus, OutboxBus
 from ._envelope import GATEWAY_EVENTS, envelope
 from ._filters import EventFilter, allowed_types, authorized_types, matching_types, subject_matches
 from ._hub import Batch, EventHub, Subscriber, emit_if
+from ._nats import NatsBus
 
 __all__ = [
     "GATEWAY_EVENTS",
@@ -11,6 +12,7 @@ __all__ = [
     "Bus",
     "EventFilter",
     "EventHub",
+    "NatsBus",
     "OutboxBus",
     "Subscriber",
     "allowed_types",

@@ -6,11 +6,11 @@ listens. Where they come from is the bus's business:
 
 * ``OutboxBus``, the embedded default, reads them from the outbox table, woken by this
   process's commits and, for other processes' commits, every ``poll_s``.
-* A NATS JetStream bus (the production backend, issue #8) would have each process relay
-  its committed rows to a per-tenant subject (event id as ``Nats-Msg-Id``, so a relay
-  that publishes twice is deduplicated) and consume that subject here, reading the
-  outbox to fill any gap in the sequence. The outbox stays the source of truth, so a
-  lost message delays an event; it cannot drop one.
+* ``NatsBus`` (``_nats.py``), for many processes, has each process publish the events
+  it committed to a per-tenant JetStream subject (event id as ``Nats-Msg-Id``, so a
+  publish made twice is stored once) and consumes that subject, reading the outbox to
+  fill any gap in the sequence. The outbox stays the source of truth, so a lost message
+  delays an event; it cannot drop one.
 
 Everything past the bus (fan-out, SSE, MCP, webhooks) is the same either way.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from ..aio import wait_set
@@ -33,8 +33,8 @@ Read = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]
 
 
 class Bus(Protocol):
-    def committed(self, tenant: str) -> None:
-        """A transaction of this process that wrote ``tenant``'s events has committed."""
+    def committed(self, tenant: str, events: Sequence[dict[str, Any]] = ()) -> None:
+        """A transaction of this process that wrote ``tenant``'s ``events`` has committed."""
         ...
 
     def follow(self, tenant: str, after: int) -> AsyncGenerator[list[dict[str, Any]], None]:
@@ -53,7 +53,7 @@ class OutboxBus:
         self.page = page
         self._woken: dict[str, set[asyncio.Event]] = {}
 
-    def committed(self, tenant: str) -> None:
+    def committed(self, tenant: str, events: Sequence[dict[str, Any]] = ()) -> None:
         for woken in self._woken.get(tenant, ()):
             woken.set()
 

@@ -173,8 +173,8 @@ class EventHub:
             "call_id": call_id,
         }
         await tx.insert(events, row)
-        tx.after_commit(lambda: self.bus.committed(tenant))
         event = envelope(row)
+        tx.after_commit(lambda: self.bus.committed(tenant, [event]))
         for sink in self.sinks:
             await sink(tx, event)
         return event
