@@ -7,8 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import exc, insert, inspect, select
+from sqlalchemy import insert, inspect, select
 
 from chamberlain.store import (
     DuplicateKey,
@@ -61,7 +62,7 @@ async def test_insert_get_upsert_and_duplicates(store: PostgresStore) -> None:
     with pytest.raises(DuplicateKey):
         async with store.transaction() as tx:
             await tx.insert(tenants, {"id": "a", "name": "again", "created_at": "now"})
-    with pytest.raises(exc.IntegrityError) as raised:  # a missing tenant is not a duplicate
+    with pytest.raises(psycopg.errors.IntegrityError) as raised:  # a missing tenant is not a duplicate
         async with store.transaction() as tx:
             await tx.insert(revocations, {"grant_id": "g_1", "tenant_id": "nobody", "revoked_at": "now", "reason": "x"})
     assert not isinstance(raised.value, DuplicateKey)

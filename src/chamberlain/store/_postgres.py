@@ -21,8 +21,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Executable, MetaData, String, Table, and_, bindparam, create_engine, exc, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import JSON, Executable, MetaData, Table, and_, bindparam, create_engine, literal, select
 from sqlalchemy.engine import Engine, Result, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -54,8 +55,13 @@ def driver_url(url: str) -> tuple[str, dict[str, Any]]:
 
 
 class PostgresTransaction:
+    """The hot paths (``insert``, ``get``, ``upsert``, ``lock``: a call record, an audit
+    entry, the log's head) go to psycopg directly, inside the transaction SQLAlchemy
+    began: SQLAlchemy's per-statement work costs more than PostgreSQL's, as on SQLite."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._driver: Any = None
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -66,42 +72,62 @@ class PostgresTransaction:
     ) -> Result[Any]:
         return await self._conn.execute(statement, params)
 
+    async def _cursor(self) -> Any:
+        if self._driver is None:
+            self._driver = (await self._conn.get_raw_connection()).driver_connection
+        return self._driver.cursor()
+
+    async def _run(self, sql: str, values: Sequence[Any]) -> Any:
+        cursor = await self._cursor()
+        await cursor.execute(sql, values)
+        return cursor
+
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
+        sql, columns, json_columns = _insert_plan(table)
         try:
-            await self._conn.execute(_insert_of(table), {c.name: row.get(c.name) for c in table.columns})
-        except exc.IntegrityError as err:
-            if getattr(err.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
-                raise DuplicateKey(f"{table.name}: {err.orig}") from err
-            raise
+            await self._run(sql, _values(row, columns, json_columns))
+        except psycopg.errors.UniqueViolation as err:
+            raise DuplicateKey(f"{table.name}: {err}") from err
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        found = (await self._conn.execute(_keyed(table, tuple(key)), dict(key))).mappings().first()
-        return dict(found) if found is not None else None
+        sql, columns = _select_plan(table, tuple(key))
+        found = await (await self._run(sql, list(key.values()))).fetchone()
+        return dict(zip(columns, found, strict=True)) if found is not None else None
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
-        await self._conn.execute(_upsert_of(table), {c.name: row.get(c.name) for c in table.columns})
+        sql, columns, json_columns = _upsert_plan(table)
+        await self._run(sql, _values(row, columns, json_columns))
 
     async def lock(self, name: str) -> None:
         """Until this transaction ends, no other one holding the same ``name`` runs past here."""
-        await self._conn.execute(_LOCK, {"name": name})
+        await self._run("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
 
 
-_SET_SCOPE = select(func.set_config("chamberlain.tenant", bindparam("scope", type_=String), literal(True)))
-_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), literal(0))))
-
-
-@functools.cache
-def _insert_of(table: Table) -> Any:
-    return insert(table)
+def _values(row: Mapping[str, Any], columns: tuple[str, ...], json_columns: frozenset[str]) -> list[Any]:
+    return [Json(row.get(c), dumps=_to_json) if c in json_columns and row.get(c) is not None else row.get(c) for c in columns]
 
 
 @functools.cache
-def _upsert_of(table: Table) -> Any:
-    statement = pg_insert(table)
+def _insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    columns = tuple(c.name for c in table.columns)
+    marks = ", ".join("%s" for _ in columns)
+    sql = f'INSERT INTO "{table.name}" ({", ".join(columns)}) VALUES ({marks})'
+    return sql, columns, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+
+
+@functools.cache
+def _upsert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    sql, columns, json_columns = _insert_plan(table)
     keys = [c.name for c in table.primary_key.columns]
-    return statement.on_conflict_do_update(
-        index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+    return f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", columns, json_columns
+
+
+@functools.cache
+def _select_plan(table: Table, key: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    columns = tuple(c.name for c in table.columns)
+    where = " AND ".join(f"{c} = %s" for c in key)
+    return f'SELECT {", ".join(columns)} FROM "{table.name}" WHERE {where}', columns
 
 
 @functools.cache
@@ -162,7 +188,8 @@ class PostgresStore:
         connection, or a PgBouncer server connection, to someone else)."""
         async with self._open_engine().connect() as conn:
             async with conn.begin():
-                await conn.execute(_SET_SCOPE, {"scope": current_scope()})
+                driver: Any = (await conn.get_raw_connection()).driver_connection
+                await driver.execute("SELECT set_config('chamberlain.tenant', %s, true)", (current_scope(),))
                 yield conn
 
     @asynccontextmanager
