@@ -153,3 +153,9 @@ def test_check_reports_the_database_and_changes_nothing(tmp_path: Path) -> None:
         main, ["check", "--data-dir", str(data)], env={"CHAMBERLAIN_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
     )
     assert unreachable.exit_code == 1 and "FAIL  database  postgresql: OperationalError" in unreachable.output
+    services = runner.invoke(
+        main,
+        ["check", "--data-dir", str(data)],
+        env={"CHAMBERLAIN_REDIS_URL": "redis://127.0.0.1:1/0", "CHAMBERLAIN_NATS_URL": "nats://127.0.0.1:1"},
+    )
+    assert services.exit_code == 1 and "FAIL  redis" in services.output and "FAIL  nats" in services.output

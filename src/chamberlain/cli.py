@@ -24,7 +24,7 @@ from .commands._shared import DEMO_SURFACE, _names, _settings, _usage_error, _wi
 from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
-from .health import Check, readiness
+from .health import Check, probe_nats, readiness
 from .limits import RedisLimiter
 from .store import make_store
 from .timeutil import parse_duration
@@ -479,18 +479,6 @@ def db_upgrade(data_dir: Path | None) -> None:
     click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
 
 
-async def _check_nats(url: str, prefix: str) -> Check:
-    from .events import NatsBus
-
-    bus = NatsBus(url, read=lambda tenant, after, limit: asyncio.sleep(0, []), prefix=prefix)
-    try:
-        await bus.connect(wait=True)
-    except Exception as err:
-        return Check("nats", False, f"{type(err).__name__}: {str(err)[:200]}", 0.0)
-    await bus.close()
-    return Check("nats", True, f"reachable; JetStream stream {bus.stream} ready", 0.0)
-
-
 @main.command("check")
 @data_dir_option
 def check(data_dir: Path | None) -> None:
@@ -508,7 +496,7 @@ def check(data_dir: Path | None) -> None:
         try:
             checks = await readiness(store, limiter)
             if settings.nats_url:
-                checks.append(await _check_nats(settings.nats_url, settings.nats_prefix))
+                checks.append(await probe_nats(settings.nats_url, settings.nats_prefix))
             return checks
         finally:
             await store.close()

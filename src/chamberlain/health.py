@@ -2,8 +2,10 @@
 
 Liveness (``/healthz``) only says the process answers. Readiness says its dependencies
 answer too, so a load balancer stops sending calls to a process that could only
-refuse them: the database is reachable and at the schema this code expects, and the
-shared rate limiter (Redis), where one is configured, answers.
+refuse them: the database is reachable and at the schema this code expects (and, on
+PostgreSQL, row-level security binds this process's role), and the shared rate limiter
+(Redis), where one is configured, answers. NATS is reported, but only degrades: events
+fall back to the outbox without it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy import column, func, literal, select, table
 
-from .events import NatsBus
+from .events import Bus, NatsBus
 from .limits import Limiter, RedisLimiter
 from .store import PostgresStore, Store, alembic_config
 
@@ -97,7 +99,24 @@ def check_nats(bus: NatsBus) -> Check:
     return Check("nats", True, "degraded: not connected, events are read from the outbox meanwhile", 0.0)
 
 
-async def readiness(store: Store, limiter: Limiter | None = None, bus: object = None) -> list[Check]:
+async def probe_nats(url: str, prefix: str) -> Check:
+    """For ``chamberlain check``, which runs no bus of its own: connect once, make sure the
+    stream exists, disconnect."""
+
+    async def nothing(tenant: str, after: int, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    start = time.perf_counter()
+    bus = NatsBus(url, nothing, prefix=prefix)
+    try:
+        await bus.connect(wait=True)
+    except Exception as err:
+        return Check("nats", False, f"{type(err).__name__}: {str(err)[:200]}", _ms(start))
+    await bus.close()
+    return Check("nats", True, f"reachable; JetStream stream {bus.stream} ready", _ms(start))
+
+
+async def readiness(store: Store, limiter: Limiter | None = None, bus: Bus | None = None) -> list[Check]:
     """The database always (and, on PostgreSQL, that row-level security binds this process);
     Redis when rates are counted there; NATS when events are pushed through it."""
     checks = [await check_database(store)]

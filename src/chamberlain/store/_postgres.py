@@ -23,11 +23,12 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Executable, MetaData, Table, and_, bindparam, create_engine, literal, select
+from sqlalchemy import Executable, MetaData, Table, and_, bindparam, create_engine, literal, select
 from sqlalchemy.engine import Engine, Result, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ._base import DuplicateKey
+from ._plans import insert_plan, select_plan, upsert_plan
 from ._scope import current_scope
 from .rls import isolate
 
@@ -83,19 +84,19 @@ class PostgresTransaction:
         return cursor
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
-        sql, columns, json_columns = _insert_plan(table)
+        sql, columns, json_columns = insert_plan(table, "%s")
         try:
             await self._run(sql, _values(row, columns, json_columns))
         except psycopg.errors.UniqueViolation as err:
             raise DuplicateKey(f"{table.name}: {err}") from err
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        sql, columns = _select_plan(table, tuple(key))
+        sql, columns = select_plan(table, tuple(key), "%s")
         found = await (await self._run(sql, list(key.values()))).fetchone()
         return dict(zip(columns, found, strict=True)) if found is not None else None
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
-        sql, columns, json_columns = _upsert_plan(table)
+        sql, columns, json_columns = upsert_plan(table, "%s")
         await self._run(sql, _values(row, columns, json_columns))
 
     async def lock(self, name: str) -> None:
@@ -105,29 +106,6 @@ class PostgresTransaction:
 
 def _values(row: Mapping[str, Any], columns: tuple[str, ...], json_columns: frozenset[str]) -> list[Any]:
     return [Json(row.get(c), dumps=_to_json) if c in json_columns and row.get(c) is not None else row.get(c) for c in columns]
-
-
-@functools.cache
-def _insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    columns = tuple(c.name for c in table.columns)
-    marks = ", ".join("%s" for _ in columns)
-    sql = f'INSERT INTO "{table.name}" ({", ".join(columns)}) VALUES ({marks})'
-    return sql, columns, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
-@functools.cache
-def _upsert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    sql, columns, json_columns = _insert_plan(table)
-    keys = [c.name for c in table.primary_key.columns]
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
-    return f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", columns, json_columns
-
-
-@functools.cache
-def _select_plan(table: Table, key: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    columns = tuple(c.name for c in table.columns)
-    where = " AND ".join(f"{c} = %s" for c in key)
-    return f'SELECT {", ".join(columns)} FROM "{table.name}" WHERE {where}', columns
 
 
 @functools.cache

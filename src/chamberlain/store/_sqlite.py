@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Executable, MetaData, RootTransaction, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, MetaData, RootTransaction, Table, create_engine, event
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.pool import StaticPool
 
 from ._base import DuplicateKey
+from ._plans import insert_plan, select_plan, upsert_plan
 
 log = logging.getLogger("chamberlain.store")
 
@@ -42,9 +43,9 @@ log = logging.getLogger("chamberlain.store")
 def _get_row(driver: Any, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
     """The row of ``table`` whose columns equal ``key``, straight from the driver (a keyed
     lookup on a hot path costs less than SQLAlchemy's per-statement machinery)."""
-    columns, json_columns = _insert_plan(table)[1:]
-    where = " AND ".join(f"{c} = ?" for c in key)
-    found = driver.execute(f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}", tuple(key.values())).fetchone()
+    json_columns = insert_plan(table, "?")[2]
+    sql, columns = select_plan(table, tuple(key), "?")
+    found = driver.execute(sql, tuple(key.values())).fetchone()
     if found is None:
         return None
     return {c: orjson.loads(v) if c in json_columns and v is not None else v for c, v in zip(columns, found, strict=True)}
@@ -63,7 +64,7 @@ class SQLiteTransaction:
         # Straight to the driver, inside the transaction SQLAlchemy began: the hot path
         # writes one record per call and SQLAlchemy's per-statement machinery would
         # cost more than SQLite's own insert.
-        sql, columns, json_columns = _insert_plan(table)
+        sql, columns, json_columns = insert_plan(table, "?")
         values = [_to_json(row.get(c)) if c in json_columns else row.get(c) for c in columns]
         try:
             self._driver().execute(sql, values)
@@ -77,7 +78,7 @@ class SQLiteTransaction:
         """Nothing to do: this unit holds SQLite's only write lock already."""
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
-        sql, columns, json_columns = _upsert_plan(table)
+        sql, columns, json_columns = upsert_plan(table, "?")
         self._driver().execute(sql, [_to_json(row.get(c)) if c in json_columns else row.get(c) for c in columns])
 
     def _driver(self) -> Any:
@@ -87,21 +88,6 @@ class SQLiteTransaction:
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
     ) -> Result[Any]:
         return self._conn.execute(statement, params)
-
-
-@functools.cache
-def _insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    columns = tuple(c.name for c in table.columns)
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    return sql, columns, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
-@functools.cache
-def _upsert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    sql, columns, json_columns = _insert_plan(table)
-    keys = [c.name for c in table.primary_key.columns]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    return f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", columns, json_columns
 
 
 @functools.cache
