@@ -1,5 +1,5 @@
 """Command groups of the ``chamberlain`` CLI beyond serving: policies, roles, approvals,
-audit, limits, webhooks, reverts."""
+audit, limits, webhooks, reverts, and the services a gateway depends on."""
 
 from .approvals import approvals
 from .audit import audit
@@ -7,6 +7,7 @@ from .limits import limits
 from .policy import policy
 from .reverts import revert
 from .role import role
+from .services import check, cluster
 from .webhooks import webhooks
 
-__all__ = ["approvals", "audit", "limits", "policy", "revert", "role", "webhooks"]
+__all__ = ["approvals", "audit", "check", "cluster", "limits", "policy", "revert", "role", "webhooks"]
