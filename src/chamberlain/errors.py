@@ -32,6 +32,7 @@ so that a machine client can decide what to do without parsing prose::
     │   ├── ApprovalRequestChanged        the request differs from the one approved
     │   ├── NotReversible                 the call cannot be reverted (irreversible, did not run)
     │   ├── AlreadyReverted               the call was reverted already
+    │   ├── RevertPending                 a revert of the call waits for approval
     │   └── RevertWindowClosed            the action's revert window has passed
     ├── PolicyInvalid                422  policies that do not parse or name unknown things
     ├── InvalidInput                 422  arguments do not match the action's input contract
@@ -103,6 +104,7 @@ __all__ = [
     "PolicyInvalid",
     "QuotaExceeded",
     "RateLimited",
+    "RevertPending",
     "RevertWindowClosed",
     "RevocationUnavailable",
     "SlowConsumer",
@@ -321,6 +323,15 @@ class AlreadyReverted(Conflict):
     code = "already-reverted"
     title = "This call was reverted already"
     advice = "A call is reverted at most once; `reverted_by` names the revert call. Nothing more to do."
+
+
+class RevertPending(Conflict):
+    code = "revert-pending"
+    title = "A revert of this call is waiting for approval"
+    advice = (
+        "Another revert of the same call is parked for a human (`approval_id`). Follow that one; "
+        "ask again only if it is rejected or expires."
+    )
 
 
 class RevertWindowClosed(Conflict):

@@ -17,6 +17,7 @@ from chamberlain.errors import (
     InvalidInput,
     NotReversible,
     PermissionDenied,
+    RevertPending,
     RevertWindowClosed,
 )
 from chamberlain.pipeline import REVERT_CALLS, Call
@@ -124,8 +125,7 @@ async def test_a_large_revert_waits_for_a_human(runtime: Runtime) -> None:
     assert (await record(rt, out.call.id))["revert_of"] == parked.call.id
 
 
-async def test_an_approved_revert_finds_the_call_reverted_meanwhile(refunded: tuple[Runtime, str, str]) -> None:
-    rt, token, call_id = refunded
+async def _reverts_need_a_human(rt: Runtime) -> None:
     await rt.policies.publish(
         "acme",
         {
@@ -134,15 +134,33 @@ async def test_an_approved_revert_finds_the_call_reverted_meanwhile(refunded: tu
         },
         author="operator:test",
     )
+
+
+async def test_a_second_revert_while_one_waits_for_approval_is_refused(refunded: tuple[Runtime, str, str]) -> None:
+    rt, token, call_id = refunded
+    await _reverts_need_a_human(rt)
     parked = await revert(rt, token, call_id)
     assert parked.pending
-    await rt.policies.publish("acme", {"p.cedar": "permit (principal, action, resource);"}, author="operator:test")
-    rt.policies._cache.clear()  # the next call must see the new version at once
-    assert (await revert(rt, token, call_id)).ok
+    again = await revert(rt, token, call_id)
+    assert isinstance(again.error, RevertPending) and again.error.extra["approval_id"] == parked.approval["id"]
+    (rita,) = await approvers(rt, "human:rita")
+    await rt.desk.decide(rita, parked.approval["id"], approve=False, reason="no", expected_hash=None, surface="test")
+    assert (await revert(rt, token, call_id)).pending, "once that one is rejected, the call may be asked for again"
+
+
+async def test_an_approved_revert_finds_the_call_reverted_meanwhile(refunded: tuple[Runtime, str, str]) -> None:
+    """Another process reverted it between the approval's request and its run: the run
+    claims nothing and fails, and nothing is reverted twice."""
+    rt, token, call_id = refunded
+    await _reverts_need_a_human(rt)
+    parked = await revert(rt, token, call_id)
+    assert parked.pending
+    async with rt.store.transaction() as tx:
+        await tx.execute(update(reversible_calls).values(reverted_by="call_elsewhere"))
     (rita,) = await approvers(rt, "human:rita")
     view = await rt.desk.decide(rita, parked.approval["id"], approve=True, reason="ok", expected_hash=None, surface="test")
     assert view["status"] == "failed" and view["error"]["code"] == "already-reverted"
-    assert (await order(rt))["refunded_minor"] == 0 and await count(rt, refund_reversals) == 1
+    assert (await order(rt))["refunded_minor"] == 1000 and await count(rt, refund_reversals) == 0
 
 
 async def test_irreversible_and_unrun_calls_say_so(refunded: tuple[Runtime, str, str]) -> None:

@@ -7,8 +7,9 @@ particular to it lives here:
 * ``ResolveRevert`` turns "revert call X" (REST ``/v1/calls/{id}/revert``, the CLI)
   into a call of X's revert action, once the tenant is known;
 * ``CheckRevert`` refuses, before policy or approval, a revert that could not run:
-  an unknown call, one that did not run, one already reverted, one past its window,
-  or another agent's call without the ``calls.revert`` right;
+  an unknown call, one that did not run, one already reverted (or whose revert waits
+  for approval), one past its window, or another agent's call without the
+  ``calls.revert`` right;
 * ``claim_original`` marks the original reverted inside the revert's transaction,
   guarded by ``reverted_by IS NULL``, so two reverts racing (or an approved revert
   run after another) cannot both commit;
@@ -24,12 +25,22 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 
 from ..actions import Action, Original, Surface
-from ..errors import AlreadyReverted, CallNotFound, ChamberlainError, NotReversible, PermissionDenied, RevertWindowClosed
-from ..store import Store, Transaction, calls, reversible_calls
+from ..errors import (
+    AlreadyReverted,
+    CallNotFound,
+    ChamberlainError,
+    NotReversible,
+    PermissionDenied,
+    RevertPending,
+    RevertWindowClosed,
+)
+from ..store import Store, Transaction, approvals, calls, reversible_calls
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._stage import Next
 
+OPEN = ("pending", "approved")
+"""Approvals that may still run their call."""
 REVERT_CALLS = "calls.revert"
 """The right to revert any call of the grant's tenant (without it, an agent reverts only
 its own calls); also the action name a revert asked for by call id carries until its
@@ -94,11 +105,23 @@ class CheckRevert:
         now = utc_now()
         if target["principal"] != call.grant.acting.id and not call.grant.in_scope(REVERT_CALLS, self._audience, now):
             return Outcome(call, error=PermissionDenied(f"reverting another agent's calls needs the {REVERT_CALLS!r} right"))
-        refusal = revert_refusal(target, now)
+        refusal = revert_refusal(target, now) or await self._waiting(tenant, target_id, action)
         if refusal is not None:
             return Outcome(call, error=refusal)
         call.reasons.append({"stage": self.name, "reverts": target_id, "action": action.reverts})
         return await next(call)
+
+    async def _waiting(self, tenant: str, target_id: str, action: Action) -> RevertPending | None:
+        """Another revert of the same call parked for a human: a second would only fail later."""
+        open_ones = await self._store.fetch_all(
+            select(approvals.c.id, approvals.c.arguments).where(
+                approvals.c.tenant_id == tenant, approvals.c.action == action.name, approvals.c.status.in_(OPEN)
+            )
+        )
+        waiting = next((row["id"] for row in open_ones if row["arguments"].get("call_id") == target_id), None)
+        if waiting is None:
+            return None
+        return RevertPending(f"a revert of call {target_id} waits for approval {waiting}", approval_id=waiting)
 
     async def _not_reversible(self, tenant: str, call_id: str, action: Action) -> ChamberlainError:
         row = await self._store.fetch_one(
