@@ -11,7 +11,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, Generic, Literal, ParamSpec, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypedDict, TypeVar, Unpack
 
 from ..limits import Rate
 from ..timeutil import parse_duration
@@ -19,6 +19,18 @@ from ._action import Action
 from ._contract import build_contract
 from ._risk import RISK_CLASSES
 from ._undo import REVERT_SUFFIX, Compensation, Undo, revert_contract
+
+
+class UndoOptions(TypedDict, total=False):
+    """What ``.undo(...)`` accepts; ``Surface.undo`` documents each."""
+
+    window: str | None
+    risk: str | None
+    description: str | None
+    idempotency_key: Literal["required", "optional"] | None
+    rate: str | None
+    quota: str | None
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -235,26 +247,9 @@ class Declared(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         return self._fn(*args, **kwargs)
 
-    def undo(
-        self,
-        *,
-        window: str | None = None,
-        risk: str | None = None,
-        description: str | None = None,
-        idempotency_key: Literal["required", "optional"] | None = None,
-        rate: str | None = None,
-        quota: str | None = None,
-    ) -> Callable[[C], C]:
+    def undo(self, **options: Unpack[UndoOptions]) -> Callable[[C], C]:
         """``@refund.undo(window="30d")``: see ``Surface.undo``."""
-        return self._surface.undo(
-            self.action_name,
-            window=window,
-            risk=risk,
-            description=description,
-            idempotency_key=idempotency_key,
-            rate=rate,
-            quota=quota,
-        )
+        return self._surface.undo(self.action_name, **options)
 
 
 def _model_name(action: str) -> str:
