@@ -12,7 +12,7 @@ from chamberlain.app import create_app
 from chamberlain.demo.shop import shop
 from chamberlain.metrics import Metrics
 from chamberlain.tenants import create_tenant
-from tests.approvals.test_approvals import BIG
+from tests.approvals.test_approvals import BIG, approvers
 from tests.conftest import issue, make_runtime
 from tests.pipeline.test_gateway import REFUND, add_order, run
 
@@ -34,7 +34,8 @@ async def test_outcomes_are_counted_by_tenant_action_and_decision(tmp_path: Path
         await add_order(rt, "acme", total=50_000)
         acme, globex = await issue(rt), await issue(rt, "globex")
         assert (await run(rt, acme, "orders.refund", REFUND)).ok
-        assert (await run(rt, acme, "orders.refund", BIG)).pending
+        parked = await run(rt, acme, "orders.refund", BIG)
+        assert parked.pending
         assert not (await run(rt, acme, "orders.nope", {})).ok
         assert not (await run(rt, None, "orders.get", {"order_id": "o_1"})).ok
         assert (await run(rt, globex, "orders.list", {})).ok
@@ -54,6 +55,13 @@ async def test_outcomes_are_counted_by_tenant_action_and_decision(tmp_path: Path
         latency = samples(rt.metrics, "chamberlain_call_duration_seconds_count")
         assert latency[(("action", "orders.refund"), ("decision", "allowed"))] == 1
         assert samples(rt.metrics, "chamberlain_approvals_pending")[()] == 1
+
+        (rita,) = await approvers(rt, "human:rita")
+        await rt.desk.decide(rita, parked.approval["id"], approve=True, reason="ok", expected_hash=None, surface="test")
+        await rt.sweep()
+        runs = samples(rt.metrics, "chamberlain_approved_runs_total")
+        assert runs == {(("action", "orders.refund"), ("outcome", "ok"), ("tenant", "acme")): 1}
+        assert samples(rt.metrics, "chamberlain_approvals_pending")[()] == 0
 
 
 async def test_metrics_are_served_to_loopback_or_the_token_only(tmp_path: Path) -> None:

@@ -144,7 +144,9 @@ class Runtime:
             observer=self.metrics.observe,
             tenant_limits=TenantLimits(self.store, refresh_s=settings.policy_refresh_s),
         )
-        self.approved_calls = ApprovedCalls(self.approvals, self.surface, self.authority, self.gateway.execute, tracer)
+        self.approved_calls = ApprovedCalls(
+            self.approvals, self.surface, self.authority, self.gateway.execute, tracer, observer=self.metrics.observe_approved
+        )
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
         self.anonymous_grant = anonymous_grant
         self._opened = False

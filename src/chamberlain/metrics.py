@@ -55,6 +55,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.approved_runs = Counter(
+            "chamberlain_approved_runs",
+            "Parked calls run once approved, by how the run ended (ok, error, refused).",
+            ["tenant", "action", "outcome"],
+            registry=self.registry,
+        )
         self.approvals_pending = Gauge(
             "chamberlain_approvals_pending", "Calls parked for a human, not yet decided.", registry=self.registry
         )
@@ -80,6 +86,10 @@ class Metrics:
         if outcome.error is not None:
             self.refusals.labels(tenant, outcome.error.code).inc()
         self.latency.labels(action, outcome.decision).observe(call.elapsed_s())
+
+    def observe_approved(self, tenant: str, action: str, outcome: str) -> None:
+        """An approved call ran (its request was counted as ``parked`` when it came in)."""
+        self.approved_runs.labels(self._tenant(tenant), action, outcome).inc()
 
     async def sample_queues(self, store: Store) -> None:
         """Queue depths from the database (every tenant's: the gateway's own view)."""

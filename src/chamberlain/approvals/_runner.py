@@ -12,6 +12,7 @@ crash) finds nothing to do and its writes roll back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,13 @@ log = logging.getLogger("chamberlain.approvals")
 
 class ApprovedCalls:
     def __init__(
-        self, approvals_: Approvals, surface: Surface, authority: GrantAuthority, execute: Execute, tracer: Any = None
+        self,
+        approvals_: Approvals,
+        surface: Surface,
+        authority: GrantAuthority,
+        execute: Execute,
+        tracer: Any = None,
+        observer: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.approvals = approvals_
         self.surface = surface
@@ -43,6 +50,8 @@ class ApprovedCalls:
         self.tracer = tracer
         """With tracing on, the approved run is a span in the parked call's own trace."""
         self._unserved: set[str] = set()
+        self.observer = observer
+        """Told ``(tenant, action, outcome)`` of each approved call this process ran (metrics)."""
 
     async def run(self, row: dict[str, Any]) -> None:
         """Run one approval in state ``approved``; a no-op if another runner got there first,
@@ -75,13 +84,19 @@ class ApprovedCalls:
             call = await self._prepare(row)
         except ChamberlainError as err:
             await self._fail(row, err)
+            self._observe(row, "refused")
             return
         try:
             outcome = await self.execute.run(call, lambda tx, out: self._executed(tx, row, out))
         except ApprovalClosed:
-            return
+            return  # another runner ran it, and counted it
         if outcome.error is not None:
             await self._fail(row, outcome.error, outcome)
+        self._observe(row, "ok" if outcome.error is None else "refused" if not outcome.executed else "error")
+
+    def _observe(self, row: dict[str, Any], outcome: str) -> None:
+        if self.observer is not None:
+            self.observer(row["tenant_id"], row["action"], outcome)
 
     async def run_pending(self) -> int:
         """Run every approved call not yet run (after a restart, or approvals made by the CLI)."""
