@@ -36,3 +36,12 @@ async def get_within(queue: asyncio.Queue[T], timeout_s: float) -> T | None:
             return await queue.get()
     except TimeoutError:
         return None
+
+
+def raise_if_cancelled() -> None:
+    """Call in an ``except Exception`` that retries: some drivers turn the cancellation of a
+    query into an error of their own (psycopg closes the connection and raises that), which
+    would otherwise be retried forever by a task that was asked to stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

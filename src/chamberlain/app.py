@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from . import __version__
 from .actions import Surface
+from .aio import raise_if_cancelled
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .config import Settings
@@ -201,6 +202,7 @@ class Runtime:
             try:
                 await self.sweep()
             except Exception:
+                raise_if_cancelled()
                 log.exception("approval sweep failed; retrying")
             await asyncio.sleep(self.settings.approval_sweep_s)
 
@@ -212,6 +214,7 @@ class Runtime:
             try:
                 await self.audit.checkpoint_all()
             except Exception:
+                raise_if_cancelled()
                 log.exception("signing audit checkpoints failed; retrying")
 
     async def close(self) -> None:

@@ -203,3 +203,29 @@ async def test_events_another_process_commits_reach_this_ones_subscribers(tmp_pa
             while len(got) < 3:
                 got += await sub.next(5) or []
     assert [e["data"]["n"] for e in got] == [0, 1, 2] and [e["sequence"] for e in got] == [1, 2, 3]
+
+
+async def test_a_follower_asked_to_stop_stops_even_if_the_driver_turns_that_into_an_error(runtime: Runtime) -> None:
+    """psycopg turns a cancelled query into "the connection is closed"; a follower that
+    retried that forever would never let its process shut down."""
+    from chamberlain.events import OutboxBus
+
+    started = asyncio.Event()
+
+    async def read(tenant: str, after: int, limit: int) -> list[dict[str, Any]]:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("the connection is closed") from None  # what the driver does
+        return []
+
+    async def follow() -> None:
+        async for _ in OutboxBus(read, poll_s=0.0).follow("acme", 0):
+            pass
+
+    task = asyncio.create_task(follow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)  # a hang guard: without the fix it retries forever

@@ -22,7 +22,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from ..aio import wait_set
+from ..aio import raise_if_cancelled, wait_set
 
 __all__ = ["Bus", "OutboxBus"]
 
@@ -67,6 +67,7 @@ class OutboxBus:
                 try:
                     fresh = await self.read(tenant, after, self.page)
                 except Exception:
+                    raise_if_cancelled()
                     log.exception("reading %s's events failed; retrying", tenant)
                     continue
                 if len(fresh) == self.page:

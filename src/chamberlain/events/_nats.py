@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.js import api
 from nats.js.client import JetStreamContext
 
+from ..aio import raise_if_cancelled
 from ._bus import Read
 
 log = logging.getLogger("chamberlain.events")
@@ -196,6 +197,7 @@ class NatsBus:
         except (TimeoutError, nats.errors.TimeoutError):
             return None
         except Exception as err:
+            raise_if_cancelled()
             log.warning("reading from NATS failed: %s", err)
             await asyncio.sleep(self.fallback_s)
             return None
@@ -207,6 +209,7 @@ class NatsBus:
             try:
                 fresh = await self.read(tenant, after, self.page)
             except Exception:
+                raise_if_cancelled()
                 log.exception("reading %s's events failed; retrying", tenant)
                 return
             if not fresh:

@@ -27,7 +27,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from .. import __version__
-from ..aio import wait_set
+from ..aio import raise_if_cancelled, wait_set
 from ..timeutil import utc_now
 from ._service import Webhooks
 from ._targets import TargetForbidden, guarded_client
@@ -80,6 +80,7 @@ class Deliverer:
                     try:
                         started = await self.send_due(client)
                     except Exception:
+                        raise_if_cancelled()
                         log.exception("looking for due webhook deliveries failed; retrying")
                         started = 0
                     if started == 0 or sum(self._in_flight.values()) >= self.concurrency:
