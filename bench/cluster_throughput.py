@@ -34,7 +34,7 @@ import psycopg
 
 from chamberlain import audit
 from chamberlain.app import Runtime
-from chamberlain.cluster import Cluster
+from chamberlain.cluster import Cluster, wait_until_answering
 from chamberlain.config import Settings
 from chamberlain.demo import seed, shop
 from chamberlain.store import PostgresStore, make_store, tenants
@@ -95,18 +95,6 @@ async def drive(urls: list[str], token: str, seconds: float, concurrency: int) -
     return len(latencies) / elapsed, latencies, failures
 
 
-def _wait_for(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
-
-
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else 0.0
 
@@ -130,7 +118,7 @@ def run_sqlite(data: Path, seconds: float, concurrency: int) -> dict[str, float]
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{PORTS[0]}/healthz")
+        wait_until_answering(f"http://127.0.0.1:{PORTS[0]}", 30, process=proc)
         rate, latencies, failures = asyncio.run(drive([f"http://127.0.0.1:{PORTS[0]}"], token, seconds, concurrency))
     finally:
         proc.terminate()

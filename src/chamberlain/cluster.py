@@ -22,6 +22,24 @@ import httpx
 from .store import PostgresStore, make_store
 
 
+def wait_until_answering(
+    url: str, timeout_s: float = 60.0, *, process: subprocess.Popen[bytes] | None = None, log: str = ""
+) -> None:
+    """Wait until the gateway at ``url`` answers ``/healthz``; fail at once if its process exits."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"gateway at {url} exited; see {log or 'its output'}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gateway at {url} did not answer within {timeout_s}s")
+        time.sleep(0.1)
+
+
 @dataclass
 class Member:
     port: int
@@ -78,18 +96,8 @@ class Cluster:
         return Member(port, process)
 
     def _wait(self, member: Member, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if not member.alive():
-                raise RuntimeError(f"gateway on port {member.port} exited; see {self.data_dir}/gateway-{member.port}.log")
-            try:
-                if httpx.get(member.url + "/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gateway on port {member.port} did not answer within {timeout_s}s")
-            time.sleep(0.1)
+        log = f"{self.data_dir}/gateway-{member.port}.log"
+        wait_until_answering(member.url, timeout_s, process=member.process, log=log)
 
     def kill(self, index: int) -> None:
         """SIGKILL: no shutdown, no flush, as a crashed machine."""
