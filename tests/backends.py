@@ -1,5 +1,6 @@
 """The database the suite runs on: SQLite by default, PostgreSQL with
-``CHAMBERLAIN_TEST_BACKEND=postgres`` (``scripts/test`` runs both).
+``CHAMBERLAIN_TEST_BACKEND=postgres`` (``scripts/test`` runs both), or with every tenant
+in a silo of its own (``CHAMBERLAIN_TEST_BACKEND=silo``, hybrid tenancy).
 
 On PostgreSQL every data folder a test uses gets a database of its own, copied from a
 template migrated once per run, so tests stay as isolated as their SQLite files are.
@@ -33,6 +34,15 @@ _OURS = re.compile(r"^chamberlain_(?:tpl|t)_(\d+)")
 
 _created: set[str] = set()
 _template_ready = False
+
+
+def silo_template(home_url: str) -> str | None:
+    """Every tenant in a SQLite file of its own, in a folder beside the shared database
+    (a test that chose a PostgreSQL database keeps every tenant in it)."""
+    if not home_url.startswith("sqlite:///"):
+        return None
+    folder = Path(home_url.removeprefix("sqlite:///")).parent / "tenants"
+    return f"*=sqlite:///{folder}/{{tenant}}.db"
 
 
 def url(database: str, role: str = APP_ROLE) -> str:

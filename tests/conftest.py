@@ -16,6 +16,7 @@ from chamberlain import Surface
 from chamberlain.app import Runtime, create_app
 from chamberlain.config import Settings
 from chamberlain.demo import seed, shop
+from chamberlain.store import make_store
 from chamberlain.tenants import create_tenant, tenant_exists
 from tests import backends
 from tests.helpers import free_port, serve_in_thread
@@ -25,6 +26,19 @@ if backends.BACKEND == "postgres":
     Settings.store_url = property(  # type: ignore[method-assign,assignment]
         lambda self: self.database_url or backends.database_for(self.data_dir)
     )
+
+
+if backends.BACKEND == "silo":
+    # Hybrid tenancy with every tenant in a silo: the shared database keeps the directory
+    # and the keys, each tenant's rows go to a SQLite file of its own beside it.
+    import chamberlain.app
+
+    def _silo_every_tenant(url: str, **kw: object) -> object:
+        if kw.get("tenant_databases") is None:
+            kw["tenant_databases"] = backends.silo_template(url)
+        return make_store(url, **kw)  # type: ignore[arg-type]
+
+    chamberlain.app.make_store = _silo_every_tenant  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session", autouse=True)

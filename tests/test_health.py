@@ -12,7 +12,7 @@ from tests.conftest import DemoServer
 def test_ready_when_the_database_answers_at_the_current_schema(client: httpx.Client, demo_server: DemoServer) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.headers["cache-control"] == "no-store"
+    assert ready.status_code == 200 and ready.headers["cache-control"] == "no-store", ready.json()
     database, *others = ready.json()["checks"]
     assert database["name"] == "database" and database["ok"] and f"schema at {schema_head()}" in database["detail"]
     assert all(check["ok"] for check in others)  # on PostgreSQL: row-level security binds the gateway's role

@@ -87,7 +87,9 @@ class Runtime:
             tracer_provider = make_provider(settings.otlp_endpoint, settings.trace_sample_ratio)  # type: ignore[arg-type]
         self.tracer_provider = tracer_provider
         tracer = tracer_provider.get_tracer("chamberlain", __version__) if tracer_provider is not None else None
-        self.store: Store = make_store(settings.store_url, pool_size=settings.database_pool_size)
+        self.store: Store = make_store(
+            settings.store_url, pool_size=settings.database_pool_size, tenant_databases=settings.tenant_databases
+        )
         master = load_master_key(settings.master_key_path, settings.master_key)
         self.keys = KeyRing(self.store, master)
         self.authority = GrantAuthority(self.store, self.keys, settings.audience)

@@ -23,6 +23,7 @@ from .commands._shared import _names, _settings, _usage_error, _with_runtime, da
 from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
+from .store import each_database
 from .timeutil import parse_duration
 
 DEMO_MARKER = ".chamberlain-demo"
@@ -408,10 +409,13 @@ def db() -> None:
 def db_upgrade(data_dir: Path | None) -> None:
     """Bring the database to the newest schema (Alembic)."""
 
-    async def run(rt: Runtime) -> str | None:
-        return rt.store.schema_revision()
+    async def run(rt: Runtime) -> list[str | None]:
+        return [database.schema_revision() for database in await each_database(rt.store)]  # silos migrate as they open
 
-    click.echo(f"database at revision {_with_runtime(_settings(data_dir), run)}")
+    home, *silos = _with_runtime(_settings(data_dir), run)
+    click.echo(f"database at revision {home}")
+    if silos:
+        click.echo(f"{len(silos)} tenant database(s) at revision {', '.join(sorted({str(r) for r in silos}))}")
 
 
 main.add_command(policy)

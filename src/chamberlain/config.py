@@ -32,6 +32,12 @@ class Settings:
         "PostgreSQL connections this process keeps open (as many again may open under load).",
         "CHAMBERLAIN_DATABASE_POOL_SIZE",
     )
+    tenant_databases: str | None = _setting(
+        None,
+        "Tenants placed in databases of their own (silos), as tenant=URL entries separated by spaces or commas; "
+        "*=URL with {tenant} in it places every other tenant. Unset, every tenant shares database_url.",
+        "CHAMBERLAIN_TENANT_DATABASES",
+    )
     redis_url: str | None = _setting(
         None,
         "Redis for rate limits shared by every gateway process (redis://host:6379/0); "

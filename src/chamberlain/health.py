@@ -20,7 +20,7 @@ from sqlalchemy import column, func, literal, select, table
 
 from .events import Bus, NatsBus
 from .limits import Limiter, RedisLimiter
-from .store import PostgresStore, Store, alembic_config
+from .store import PostgresStore, Store, alembic_config, each_database
 
 _VERSION = table("alembic_version", column("version_num"))
 
@@ -44,21 +44,21 @@ def schema_head() -> str:
     return head
 
 
-async def check_database(store: Store) -> Check:
+async def check_database(store: Store, name: str = "database") -> Check:
     start = time.perf_counter()
     kind = store.url.split(":", 1)[0]
     try:
         await store.fetch_one(select(literal(1)))
     except Exception as err:  # unreachable, refused, no such database: all mean not ready
-        return Check("database", False, f"{kind}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", _ms(start))
+        return Check(name, False, f"{kind}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", _ms(start))
     try:
         row = await store.fetch_one(select(_VERSION.c.version_num))
     except Exception:
-        return Check("database", False, f"{kind}: reachable, not migrated: run chamberlain db upgrade", _ms(start))
+        return Check(name, False, f"{kind}: reachable, not migrated: run chamberlain db upgrade", _ms(start))
     revision = row["version_num"] if row is not None else None
     if revision != schema_head():
-        return Check("database", False, f"{kind}: schema at {revision}, this code needs {schema_head()}", _ms(start))
-    return Check("database", True, f"{kind}: reachable, schema at {revision}", _ms(start))
+        return Check(name, False, f"{kind}: schema at {revision}, this code needs {schema_head()}", _ms(start))
+    return Check(name, True, f"{kind}: reachable, schema at {revision}", _ms(start))
 
 
 async def check_redis(limiter: RedisLimiter) -> Check:
@@ -76,19 +76,19 @@ _BYPASS = select(_ROLES.c.rolname.label("role"), (_ROLES.c.rolsuper | _ROLES.c.r
 )
 
 
-async def check_isolation(store: Store) -> Check:
+async def check_isolation(store: Store, name: str = "isolation") -> Check:
     """On PostgreSQL, tenants are fenced twice: by every query's filter, and by row-level
     security, which a superuser or a BYPASSRLS role silently escapes."""
     start = time.perf_counter()
     try:
         bypass = await store.fetch_one(_BYPASS)
     except Exception as err:
-        return Check("isolation", False, f"cannot read the role: {type(err).__name__}", _ms(start))
+        return Check(name, False, f"cannot read the role: {type(err).__name__}", _ms(start))
     if bypass is None or bypass["bypass"]:
         who = bypass["role"] if bypass is not None else "this role"
         detail = f"role {who} bypasses row-level security (superuser or BYPASSRLS): connect as an ordinary role"
-        return Check("isolation", False, detail, _ms(start))
-    return Check("isolation", True, f"row-level security holds role {bypass['role']} to one tenant per transaction", _ms(start))
+        return Check(name, False, detail, _ms(start))
+    return Check(name, True, f"row-level security holds role {bypass['role']} to one tenant per transaction", _ms(start))
 
 
 def check_nats(bus: NatsBus) -> Check:
@@ -119,13 +119,28 @@ async def probe_nats(url: str, prefix: str) -> Check:
 async def readiness(store: Store, limiter: Limiter | None = None, bus: Bus | None = None) -> list[Check]:
     """The database always (and, on PostgreSQL, that row-level security binds this process);
     Redis when rates are counted there; NATS when events are pushed through it."""
-    checks = [await check_database(store)]
-    if isinstance(store, PostgresStore) and checks[0].ok:
-        checks.append(await check_isolation(store))
+    checks = await _check_databases(store)
     if isinstance(limiter, RedisLimiter):
         checks.append(await check_redis(limiter))
     if isinstance(bus, NatsBus):
         checks.append(check_nats(bus))
+    return checks
+
+
+async def _check_databases(store: Store) -> list[Check]:
+    """Each database behind the store: the shared one, then each tenant silo, named by
+    position only (a readiness answer names no tenant and no URL)."""
+    start = time.perf_counter()
+    try:
+        databases = await each_database(store)
+    except Exception as err:  # a silo that cannot be opened: not ready
+        return [Check("tenant databases", False, f"cannot open every silo: {type(err).__name__}", _ms(start))]
+    checks = []
+    for n, database in enumerate(databases):
+        suffix = "" if n == 0 else f" (silo {n})"
+        checks.append(await check_database(database, "database" + suffix))
+        if isinstance(database, PostgresStore) and checks[-1].ok:
+            checks.append(await check_isolation(database, "isolation" + suffix))
     return checks
 
 

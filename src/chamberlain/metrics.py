@@ -92,11 +92,12 @@ class Metrics:
         self.approved_runs.labels(self._tenant(tenant), action, outcome).inc()
 
     async def sample_queues(self, store: Store) -> None:
-        """Queue depths from the database (every tenant's: the gateway's own view)."""
-        parked = await store.fetch_one(select(func.count().label("n")).where(approvals.c.status.in_(("pending", "approved"))))
-        waiting = await store.fetch_one(select(func.count().label("n")).where(webhook_deliveries.c.status == "pending"))
-        self.approvals_pending.set(int(parked["n"]) if parked is not None else 0)
-        self.webhooks_pending.set(int(waiting["n"]) if waiting is not None else 0)
+        """Queue depths from the database (every tenant's: the gateway's own view; with
+        tenant databases, one count from each, added up)."""
+        parked = await store.fetch_all(select(func.count().label("n")).where(approvals.c.status.in_(("pending", "approved"))))
+        waiting = await store.fetch_all(select(func.count().label("n")).where(webhook_deliveries.c.status == "pending"))
+        self.approvals_pending.set(sum(int(r["n"]) for r in parked))
+        self.webhooks_pending.set(sum(int(r["n"]) for r in waiting))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,7 +19,7 @@ from chamberlain.errors import (
     ApproverRequired,
 )
 from chamberlain.pipeline import Call
-from chamberlain.store import approvals, calls
+from chamberlain.store import approvals, calls, tenant_transaction
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, new_key
 from tests.pipeline.test_gateway import add_order, count, record
@@ -114,7 +114,7 @@ async def test_two_approvers_at_once_run_the_call_once(shop_rt: Runtime) -> None
 
 async def test_two_runners_at_once_run_the_call_once(shop_rt: Runtime) -> None:
     out = await park(shop_rt)
-    async with shop_rt.store.transaction() as tx:  # as if approved, then the process died
+    async with tenant_transaction(shop_rt.store, "acme") as tx:  # as if approved, then the process died
         await tx.execute(update(approvals).where(approvals.c.id == out.approval["id"]).values(status="approved"))
     row = await shop_rt.approvals.row("acme", out.approval["id"])
     await asyncio.gather(shop_rt.approved_calls.run(row), shop_rt.approved_calls.run(dict(row)), shop_rt.sweep())
@@ -164,7 +164,7 @@ async def test_tampered_arguments_are_refused_at_run_time(shop_rt: Runtime) -> N
     out = await park(shop_rt)
     (rita,) = await approvers(shop_rt, "human:rita")
     tampered = dict(BIG, amount={"amount_minor": 49_000, "currency": "EUR"})
-    async with shop_rt.store.transaction() as tx:
+    async with tenant_transaction(shop_rt.store, "acme") as tx:
         await tx.execute(update(approvals).where(approvals.c.id == out.approval["id"]).values(arguments=tampered))
     view = await shop_rt.desk.decide(rita, out.approval["id"], approve=True, reason="ok", expected_hash=None, surface="t")
     assert view["status"] == "failed" and view["error"]["code"] == "approval-request-changed"

@@ -17,7 +17,7 @@ from chamberlain.audit import _log
 APPENDER = """
 import asyncio, os, sys, time
 from chamberlain import audit
-from chamberlain.store import make_store
+from chamberlain.store import make_store, tenant_transaction
 
 async def main(url, writer, count):
     store = make_store(url)

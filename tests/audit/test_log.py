@@ -13,6 +13,7 @@ from chamberlain.app import Runtime
 from chamberlain.audit import _log
 from chamberlain.canonical import jcs
 from chamberlain.errors import AuditLogBroken
+from chamberlain.store import tenant_transaction
 
 POWERS = sorted({n for k in range(1, 11) for n in (2**k - 1, 2**k, 2**k + 1)})
 
@@ -20,7 +21,7 @@ POWERS = sorted({n for k in range(1, 11) for n in (2**k - 1, 2**k, 2**k + 1)})
 async def fill(rt: Runtime, tenant: str, count: int, per_tx: int = 100) -> list[bytes]:
     """Append ``count`` entries and return the leaf hashes computed from what was stored."""
     for start in range(0, count, per_tx):
-        async with rt.store.transaction() as tx:
+        async with tenant_transaction(rt.store, tenant) as tx:
             for n in range(start, min(count, start + per_tx)):
                 await audit.append(tx, tenant, "test.entry", {"n": n}, {"arguments": {"secret": f"s{n}"}})
     bodies = await _log.entries(rt.store, tenant, 0, count)
@@ -70,7 +71,7 @@ async def test_proofs_at_powers_of_two_and_their_neighbours(runtime: Runtime, si
 
 
 async def test_reserved_fields_cannot_be_forged(runtime: Runtime) -> None:
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         with pytest.raises(ValueError, match="reserved"):
             await audit.append(tx, "acme", "test.entry", {"index": 99})
 
@@ -95,7 +96,7 @@ async def test_checkpoint_is_a_signed_note_naming_the_tenant(runtime: Runtime) -
 async def test_a_rewritten_database_is_caught_before_anything_new_is_signed(runtime: Runtime) -> None:
     await fill(runtime, "acme", 4)
     await runtime.audit.checkpoint("acme")
-    async with runtime.store.transaction() as tx:  # history rebuilt without entry 1, hashes and all
+    async with tenant_transaction(runtime.store, "acme") as tx:  # history rebuilt without entry 1, hashes and all
         for table in (_log.audit_entries, _log.audit_nodes, _log.audit_heads):
             await tx.execute(table.delete().where(table.c.tenant_id == "acme"))
         for n in (0, 2, 3, 4, 5):
@@ -107,7 +108,7 @@ async def test_a_rewritten_database_is_caught_before_anything_new_is_signed(runt
 async def test_a_truncated_database_is_caught(runtime: Runtime) -> None:
     await fill(runtime, "acme", 4)
     await runtime.audit.checkpoint("acme")
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         await tx.execute(_log.audit_heads.update().where(_log.audit_heads.c.tenant_id == "acme").values(size=2))
     with pytest.raises(AuditLogBroken, match="truncated"):
         await runtime.audit.checkpoint("acme")

@@ -19,7 +19,7 @@ from chamberlain.audit._export import erase_payloads, export_log
 from chamberlain.audit._verify import ENTRIES, HISTORY, PAYLOADS, Report, verify_export, verify_proof
 from chamberlain.canonical import jcs
 from chamberlain.cli import main
-from chamberlain.store import audit_checkpoints, audit_entries, audit_heads, audit_nodes
+from chamberlain.store import audit_checkpoints, audit_entries, audit_heads, audit_nodes, tenant_transaction
 from tests.conftest import issue, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order, run
 
@@ -173,7 +173,7 @@ async def test_a_log_re_signed_by_its_operator_fails_against_a_checkpoint_the_au
 ) -> None:
     folder, key, rt = exported
     kept = (folder / "checkpoint").read_text()
-    async with rt.store.transaction() as tx:  # rebuild history without entry 3, then append
+    async with tenant_transaction(rt.store, "acme") as tx:  # rebuild history without entry 3, then append
         for table in (audit_entries, audit_nodes, audit_heads, audit_checkpoints):
             await tx.execute(table.delete().where(table.c.tenant_id == "acme"))
         for n in range(12):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from chamberlain.demo.shop import shop
+from chamberlain.store import tenant_transaction
 from chamberlain.tenants import create_tenant
 from tests.commands.test_approvals import run
 from tests.conftest import make_runtime
@@ -19,9 +20,9 @@ def prepare(data: Path) -> tuple[str, str]:
         rt = make_runtime(shop, data, webhook_allow_private=True)
         async with rt.running():
             await create_tenant(rt.store, rt.keys, "acme", "Acme")
-            async with rt.store.transaction() as tx:
+            async with tenant_transaction(rt.store, "acme") as tx:
                 endpoint, _ = await rt.webhooks.register(tx, "acme", "http://127.0.0.1:9/hook", ["policy.changed"], "ops")
-            async with rt.store.transaction() as tx:
+            async with tenant_transaction(rt.store, "acme") as tx:
                 await rt.events.emit(tx, "acme", "policy.changed", {"version": 2})
             (delivery,) = await rt.webhooks.deliveries("acme")
             return endpoint["id"], delivery["id"]

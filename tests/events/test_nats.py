@@ -16,6 +16,7 @@ from chamberlain.demo import shop
 from chamberlain.events import EventFilter, NatsBus
 from chamberlain.events._nats import stream_name
 from chamberlain.health import readiness
+from chamberlain.store import tenant_transaction
 from chamberlain.tenants import create_tenant
 from tests.conftest import make_runtime
 
@@ -43,7 +44,7 @@ def nats_runtime(data: Path, subjects: str, **settings: Any) -> Runtime:
 
 
 async def emit(rt: Runtime, n: int, tenant: str = "acme") -> None:
-    async with rt.store.transaction() as tx:
+    async with tenant_transaction(rt.store, tenant) as tx:
         await rt.events.emit(tx, tenant, "policy.changed", {"n": n})
 
 

@@ -15,7 +15,7 @@ from chamberlain.app import Runtime
 from chamberlain.demo import shop
 from chamberlain.events import Batch, EventFilter, envelope
 from chamberlain.pipeline import Call
-from chamberlain.store import events
+from chamberlain.store import events, tenant_transaction
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order, run
@@ -66,7 +66,7 @@ async def test_a_handler_that_fails_after_emitting_leaves_no_event(tmp_path: Any
 
 
 async def test_undeclared_types_cannot_be_emitted(runtime: Runtime) -> None:
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         with pytest.raises(ValueError, match="not declared"):
             await runtime.events.emit(tx, "acme", "order.vanished")
 
@@ -74,10 +74,10 @@ async def test_undeclared_types_cannot_be_emitted(runtime: Runtime) -> None:
 async def test_subscribers_hear_of_an_event_only_after_its_commit(runtime: Runtime) -> None:
     async with runtime.events.subscribe("acme", lambda e: True) as sub:
         with pytest.raises(RuntimeError):
-            async with runtime.store.transaction() as tx:
+            async with tenant_transaction(runtime.store, "acme") as tx:
                 await runtime.events.emit(tx, "acme", "policy.changed", {"n": 1})
                 raise RuntimeError("roll back")
-        async with runtime.store.transaction() as tx:
+        async with tenant_transaction(runtime.store, "acme") as tx:
             await runtime.events.emit(tx, "acme", "policy.changed", {"n": 2})
             await asyncio.sleep(0.05)
             assert sub.queue.empty(), "nothing is published before the commit"
@@ -88,7 +88,7 @@ async def test_subscribers_hear_of_an_event_only_after_its_commit(runtime: Runti
 
 async def test_sequences_are_per_tenant_and_gapless(runtime: Runtime) -> None:
     async def one(tenant: str) -> None:
-        async with runtime.store.transaction() as tx:
+        async with tenant_transaction(runtime.store, tenant) as tx:
             await runtime.events.emit(tx, tenant, "policy.changed")
 
     await asyncio.gather(*(one(t) for _ in range(30) for t in ("acme", "globex")))
@@ -125,14 +125,14 @@ async def test_gateway_events_for_approvals_grants_and_policies(runtime: Runtime
 
 async def test_prune_keeps_the_window_and_each_tenants_newest(runtime: Runtime) -> None:
     for tenant in ("acme", "acme", "acme", "globex"):
-        async with runtime.store.transaction() as tx:
+        async with tenant_transaction(runtime.store, tenant) as tx:
             await runtime.events.emit(tx, tenant, "policy.changed")
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         await tx.execute(update(events).values(time="2000-01-01T00:00:00.000000+00:00"))
     assert await runtime.events.prune(3600) == 2
     assert await runtime.events.oldest("acme") == 3 and await runtime.events.latest("acme") == 3
     assert await runtime.events.oldest("globex") == 1
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         assert (await runtime.events.emit(tx, "acme", "policy.changed"))["sequence"] == 4
 
 
@@ -157,7 +157,7 @@ async def test_a_slow_consumer_is_cut_off_with_a_reason_not_buffered(runtime: Ru
     runtime.events.queue_size = 3
     async with runtime.events.subscribe("acme", lambda e: True) as sub:
         for n in range(10):
-            async with runtime.store.transaction() as tx:
+            async with tenant_transaction(runtime.store, "acme") as tx:
                 await runtime.events.emit(tx, "acme", "policy.changed", {"n": n})
         for _ in range(100):
             if sub.overflowed:
@@ -178,7 +178,7 @@ async def test_streams_with_equal_filters_share_one_batch_and_a_lagging_one_gets
         runtime.events.subscribe("acme", grants) as other,
     ):
         for n in range(3):
-            async with runtime.store.transaction() as tx:
+            async with tenant_transaction(runtime.store, "acme") as tx:
                 await runtime.events.emit(tx, "acme", "policy.changed", {"n": n})
             while a.queue.empty():
                 await asyncio.sleep(0.01)
@@ -197,7 +197,7 @@ async def test_events_another_process_commits_reach_this_ones_subscribers(tmp_pa
         await create_tenant(here.store, here.keys, "acme", "Acme")
         async with here.events.subscribe("acme", EventFilter()) as sub:
             for n in range(3):
-                async with there.store.transaction() as tx:
+                async with tenant_transaction(there.store, "acme") as tx:
                     await there.events.emit(tx, "acme", "policy.changed", {"n": n})
             got: list[dict[str, Any]] = []
             while len(got) < 3:

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from chamberlain.demo import shop
 from chamberlain.store import events as events_table
+from chamberlain.store import tenant_transaction
 from tests.conftest import new_key
 from tests.events.conftest import ACME, GLOBEX, Server, refund
 from tests.events.sse import Message, events, messages, until
@@ -140,7 +141,7 @@ def test_resuming_from_before_the_retention_window_is_gone(client: httpx.Client,
         assert client.post("/v1/actions/orders.refund", json=body, headers=keyed).status_code == 200
 
     async def prune(rt) -> int:  # type: ignore[no-untyped-def]
-        async with rt.store.transaction() as tx:
+        async with tenant_transaction(rt.store, GLOBEX) as tx:
             await tx.execute(update(events_table).values(time="2000-01-01T00:00:00.000000+00:00"))
         await rt.events.prune(60)
         return int(await rt.events.oldest(GLOBEX))

@@ -13,6 +13,7 @@ from chamberlain.errors import ConstraintViolated, PermissionDenied
 from chamberlain.grants import attenuate
 from chamberlain.grants._constraints import Constraint, argument_facts
 from chamberlain.pipeline import Call
+from chamberlain.store import tenant_transaction
 from tests.conftest import new_key, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order
 
@@ -65,7 +66,7 @@ async def test_refund_limit_is_enforced_by_the_grant(runtime: Runtime) -> None:
 
 async def test_missing_argument_fails_the_constraint(runtime: Runtime) -> None:
     await permit_all(runtime)
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         for cid, region in (("c_1", "EU"), ("c_2", "US")):
             await tx.execute(
                 insert(customers).values(tenant_id="acme", id=cid, name=cid, email=f"{cid}@x.example", region=region)

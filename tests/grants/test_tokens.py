@@ -22,6 +22,7 @@ from chamberlain.errors import (
     RevocationUnavailable,
 )
 from chamberlain.grants import GrantAuthority, Principal
+from chamberlain.store import tenant_transaction
 from chamberlain.timeutil import utc_now
 from tests.conftest import issue
 
@@ -182,7 +183,7 @@ async def test_revocation_lookup_fails_closed(runtime: Runtime) -> None:
 
     token = await issue(runtime)
     await runtime.authority.verify(token)
-    async with runtime.store.transaction() as tx:  # the revocation state becomes unreadable
+    async with tenant_transaction(runtime.store, "acme") as tx:  # the revocation state becomes unreadable
         await tx.execute(text("ALTER TABLE revocations RENAME TO revocations_gone"))
     with pytest.raises(RevocationUnavailable) as err:
         await runtime.authority.verify(token)

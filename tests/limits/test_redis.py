@@ -82,7 +82,7 @@ async def test_gateways_on_one_redis_hold_one_rate_and_refuse_when_it_is_gone(tm
         assert sum(o.ok for o in outcomes) == 3 and len(ran) == 3, "notes.add allows 3/minute across both"
         assert all(isinstance(o.error, RateLimited) for o in outcomes if not o.ok)
         ready = await readiness(first.store, first.limiter)
-        assert ready[-1].name == "redis" and all(c.ok for c in ready)
+        assert ready[-1].name == "redis" and all(c.ok for c in ready), ready
 
         refused = await add_note(gone, token)
         assert isinstance(refused.error, LimiterUnavailable) and refused.error.status == 503 and refused.error.retryable

@@ -14,13 +14,13 @@ from chamberlain.app import Runtime
 from chamberlain.demo.shop import orders, refunds
 from chamberlain.errors import ActionFailed, CallNotFound, GrantMissing, InternalError, PermissionDenied, UnknownAction
 from chamberlain.pipeline import Call
-from chamberlain.store import calls
+from chamberlain.store import calls, tenant_scope, tenant_transaction
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, new_key
 
 
 async def add_order(rt: Runtime, tenant: str, order_id: str = "o_1", total: int = 5000) -> None:
-    async with rt.store.transaction() as tx:
+    async with tenant_transaction(rt.store, tenant) as tx:
         await tx.execute(
             insert(orders).values(
                 tenant_id=tenant,
@@ -44,8 +44,9 @@ async def record(rt: Runtime, call_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def count(rt: Runtime, table: Any) -> int:
-    row = await rt.store.fetch_one(select(func.count().label("n")).select_from(table))
+async def count(rt: Runtime, table: Any, tenant: str = "acme") -> int:
+    with tenant_scope(tenant):  # with tenant databases, a count is asked of the tenant's
+        row = await rt.store.fetch_one(select(func.count().label("n")).select_from(table))
     assert row is not None
     return int(row["n"])
 

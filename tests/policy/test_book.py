@@ -12,7 +12,7 @@ from chamberlain.demo.shop import shop
 from chamberlain.errors import PolicyDenied, PolicyInvalid
 from chamberlain.pipeline import Call
 from chamberlain.policy import check, load_cases, read_policy_files
-from chamberlain.store import policy_versions
+from chamberlain.store import policy_versions, tenant_transaction
 from tests.conftest import PERMIT_ALL, issue, make_runtime
 from tests.pipeline.test_gateway import add_order, record
 
@@ -127,7 +127,7 @@ async def test_a_change_from_another_process_is_seen_within_the_refresh_window(r
 async def test_a_stored_set_that_no_longer_validates_denies_every_call(runtime: Runtime) -> None:
     await add_order(runtime, "acme")
     await runtime.policies.publish("acme", PERMIT_ALL, author="operator:ann")
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, "acme") as tx:
         await tx.execute(
             update(policy_versions)
             .where(policy_versions.c.tenant_id == "acme")

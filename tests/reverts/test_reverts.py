@@ -21,7 +21,7 @@ from chamberlain.errors import (
     RevertWindowClosed,
 )
 from chamberlain.pipeline import REVERT_CALLS, Call
-from chamberlain.store import audit_entries, reversible_calls
+from chamberlain.store import audit_entries, reversible_calls, tenant_transaction
 from tests.approvals.test_approvals import BIG, approvers
 from tests.conftest import issue
 from tests.pipeline.test_gateway import REFUND, add_order, count, record, run
@@ -155,7 +155,7 @@ async def test_an_approved_revert_finds_the_call_reverted_meanwhile(refunded: tu
     await _reverts_need_a_human(rt)
     parked = await revert(rt, token, call_id)
     assert parked.pending
-    async with rt.store.transaction() as tx:
+    async with tenant_transaction(rt.store, "acme") as tx:
         await tx.execute(update(reversible_calls).values(reverted_by="call_elsewhere"))
     (rita,) = await approvers(rt, "human:rita")
     view = await rt.desk.decide(rita, parked.approval["id"], approve=True, reason="ok", expected_hash=None, surface="test")
@@ -204,7 +204,7 @@ async def test_a_grant_without_the_revert_action_is_refused(refunded: tuple[Runt
 
 async def test_the_window_closes(refunded: tuple[Runtime, str, str]) -> None:
     rt, token, call_id = refunded
-    async with rt.store.transaction() as tx:
+    async with tenant_transaction(rt.store, "acme") as tx:
         await tx.execute(update(reversible_calls).values(revert_until="2020-01-01T00:00:00.000000+00:00"))
     out = await revert(rt, token, call_id)
     assert isinstance(out.error, RevertWindowClosed) and out.error.extra["revert_until"].startswith("2020")

@@ -16,7 +16,15 @@ from standardwebhooks import Webhook
 from chamberlain.app import Runtime
 from chamberlain.demo import shop
 from chamberlain.pipeline import Call
-from chamberlain.store import audit_entries, calls, events, webhook_attempts, webhook_deliveries, webhook_endpoints
+from chamberlain.store import (
+    audit_entries,
+    calls,
+    events,
+    tenant_transaction,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from chamberlain.tenants import create_tenant
 from chamberlain.webhooks import Webhooks, backoff_s
 from tests.conftest import issue, make_runtime, new_key, permit_all
@@ -248,7 +256,7 @@ async def test_finished_deliveries_are_pruned_after_retention_pending_ones_never
         (done,) = await settled(rt)
         await refund(rt)
         (dead,) = await settled(rt, status="dead")
-    async with rt.store.transaction() as tx:  # one finished long ago; one waits (not yet due)
+    async with tenant_transaction(rt.store, "acme") as tx:  # one finished long ago; one waits (not yet due)
         await tx.execute(
             update(webhook_deliveries).where(webhook_deliveries.c.id == done["id"]).values(closed_at="2000-01-01T00:00:00Z")
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
 
-from ..store import Store, tenant_roles
+from ..store import Store, tenant_roles, tenant_transaction
 from ..timeutil import utc_now_iso
 
 APPROVER = "approver"
@@ -25,7 +25,7 @@ class Roles:
         _check(role)
         if await self.has(tenant, principal, role):
             return False
-        async with self._store.transaction() as tx:
+        async with tenant_transaction(self._store, tenant) as tx:
             await tx.execute(
                 insert(tenant_roles).values(tenant_id=tenant, principal=principal, role=role, granted_at=utc_now_iso())
             )
@@ -33,7 +33,7 @@ class Roles:
 
     async def remove(self, tenant: str, principal: str, role: str) -> bool:
         _check(role)
-        async with self._store.transaction() as tx:
+        async with tenant_transaction(self._store, tenant) as tx:
             result = await tx.execute(
                 delete(tenant_roles).where(
                     tenant_roles.c.tenant_id == tenant, tenant_roles.c.principal == principal, tenant_roles.c.role == role

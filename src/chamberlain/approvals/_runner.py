@@ -25,7 +25,7 @@ from ..canonical import digest
 from ..errors import ApprovalClosed, ApprovalRequestChanged, ChamberlainError, InternalError
 from ..grants import GrantAuthority
 from ..pipeline import Call, Execute, Outcome, audit_outcome, record_row
-from ..store import Transaction, approvals, calls, tenant_scope
+from ..store import Transaction, approvals, calls, tenant_scope, tenant_transaction
 from ..timeutil import utc_now_iso
 from ..tracing import continue_trace
 from ._service import Approvals, request_hash
@@ -155,7 +155,7 @@ class ApprovedCalls:
         if isinstance(error, InternalError):
             log.error("approved call %s (%s) failed: %s", row["call_id"], row["action"], error.detail)
         executed = outcome is not None and outcome.executed
-        async with self.approvals.store.transaction() as tx:
+        async with tenant_transaction(self.approvals.store, row["tenant_id"]) as tx:
             result = await tx.execute(
                 update(approvals)
                 .where(approvals.c.id == row["id"], approvals.c.status == "approved")

@@ -35,7 +35,7 @@ from ..errors import (
 from ..events import emit_if
 from ..grants import KeyRing
 from ..ids import new_call_id
-from ..store import Store, Transaction, approval_votes, approvals, calls
+from ..store import Store, Transaction, approval_votes, approvals, calls, tenant_transaction
 from ..timeutil import utc_now
 from ._roles import APPROVER, Roles
 
@@ -195,7 +195,7 @@ class Approvals:
             row = await self.row(tenant, approval_id)
         if row["status"] != OPEN:
             raise ApprovalClosed(f"approval {approval_id} is {row['status']}", status=row["status"])
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, tenant) as tx:
             await self._vote(tx, row, approver, approve, reason, now)
         return await self.show(tenant, approval_id)
 
@@ -276,7 +276,7 @@ class Approvals:
         closed = 0
         for row in rows:
             try:
-                async with self.store.transaction() as tx:
+                async with tenant_transaction(self.store, row["tenant_id"]) as tx:
                     await self._close(tx, dict(row), "expired", stamp, outcome="expired")
                 closed += 1
             except ApprovalClosed:

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select, update
 
-from ..store import Store, approvals, audit_entries, calls, reversible_calls
+from ..store import Store, approvals, audit_entries, calls, reversible_calls, tenant_transaction
 from ..timeutil import utc_now_iso
 from . import _log
 from ._service import AuditLog
@@ -99,7 +99,7 @@ async def erase_payloads(
         select(audit_entries.c.idx).where(audit_entries.c.tenant_id == tenant, audit_entries.c.call_id.in_(sorted(ids)))
     )
     indexes = sorted(int(r["idx"]) for r in found)
-    async with store.transaction() as tx:
+    async with tenant_transaction(store, tenant) as tx:
         if indexes:
             await tx.execute(
                 update(audit_entries)

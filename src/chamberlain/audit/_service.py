@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import insert, select
 
 from ..errors import AuditEntryNotFound, AuditLogBroken, InvalidInput
-from ..store import Store, audit_checkpoints, audit_heads
+from ..store import Store, audit_checkpoints, audit_heads, tenant_transaction
 from ..timeutil import utc_now
 from . import _log
 from ._checkpoint import Checkpoint, open_checkpoint
@@ -105,7 +105,7 @@ class AuditLog:
             self.keys.origin(tenant), head.size, head.root, utc_now().isoformat(timespec="seconds").replace("+00:00", "Z")
         )
         note = sign_note(checkpoint.text(), checkpoint.origin, await self.keys.signer(tenant))
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, tenant) as tx:
             taken = (
                 await tx.execute(
                     select(audit_checkpoints.c.note).where(

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 
 from ..app import Runtime
 from ..grants import IssuedGrant
+from ..store import tenant_transaction
 from ..tenants import create_tenant, tenant_exists
 from .shop import account_settings, customers, orders, products
 
@@ -43,7 +44,7 @@ async def seed(runtime: Runtime, ttl: timedelta = timedelta(hours=24)) -> list[D
 
 async def _fill(runtime: Runtime, tenant: str, currency: str, region: str) -> None:
     people = [("c_1", "Ada Lovelace"), ("c_2", "Grace Hopper"), ("c_3", "Alan Turing")]
-    async with runtime.store.transaction() as tx:
+    async with tenant_transaction(runtime.store, tenant) as tx:
         for cid, name in people:
             email = name.lower().replace(" ", ".") + f"@{tenant}.example"
             await tx.execute(insert(customers).values(tenant_id=tenant, id=cid, name=name, email=email, region=region))

@@ -35,7 +35,7 @@ from sqlalchemy import delete, func, select
 
 from ..aio import get_within
 from ..ids import new_event_id
-from ..store import Store, Transaction, events, tenant_lock
+from ..store import Store, Transaction, events, in_every_database, tenant_lock, tenant_scope
 from ..timeutil import utc_now, utc_now_iso
 from ._bus import Bus, OutboxBus
 from ._envelope import envelope
@@ -188,11 +188,13 @@ class EventHub:
 
     async def oldest(self, tenant: str) -> int | None:
         """The oldest sequence still kept (older ones were pruned), or None if none is."""
-        row = await self.store.fetch_one(select(func.min(events.c.seq).label("s")).where(events.c.tenant_id == tenant))
+        with tenant_scope(tenant):  # an aggregate: asked of the tenant's database alone
+            row = await self.store.fetch_one(select(func.min(events.c.seq).label("s")).where(events.c.tenant_id == tenant))
         return None if row is None or row["s"] is None else int(row["s"])
 
     async def latest(self, tenant: str) -> int:
-        row = await self.store.fetch_one(select(func.max(events.c.seq).label("s")).where(events.c.tenant_id == tenant))
+        with tenant_scope(tenant):
+            row = await self.store.fetch_one(select(func.max(events.c.seq).label("s")).where(events.c.tenant_id == tenant))
         return 0 if row is None or row["s"] is None else int(row["s"])
 
     @contextlib.asynccontextmanager
@@ -227,10 +229,13 @@ class EventHub:
         cutoff = (utc_now() - timedelta(seconds=retention_s)).isoformat(timespec="microseconds")
         latest = events.alias("latest")
         newest = select(func.max(latest.c.seq)).where(latest.c.tenant_id == events.c.tenant_id).scalar_subquery()
-        async with self.store.transaction() as tx:
+
+        async def forget(tx: Transaction) -> int:
             # Each tenant's newest event stays, so its sequence never starts over.
             result = await tx.execute(delete(events).where(events.c.time < cutoff, events.c.seq < newest))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        return await in_every_database(self.store, forget)
 
 
 async def emit_if(hub: EventHub | None, tx: Transaction, tenant: str, type: str, data: Any = None, **kw: Any) -> None:

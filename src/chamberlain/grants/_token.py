@@ -21,7 +21,6 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +47,7 @@ from ..errors import (
     RevocationUnavailable,
 )
 from ..events import emit_if
-from ..store import Store, Transaction, grant_uses, grants, revocations
+from ..store import Store, Transaction, grant_uses, grants, revocations, tenant_transaction
 from ..timeutil import utc_now
 from ._constraints import Constraint, argument_facts
 from ._keys import KeyRing, TenantKey
@@ -320,7 +319,7 @@ class GrantAuthority:
         builder = biscuit.BiscuitBuilder(code + "\nexpires({expires});", params)
         builder.set_root_key_id(kid)
         token = builder.build(private_key)
-        async with nullcontext(tx) if tx is not None else self._store.transaction() as tx:
+        async with tenant_transaction(self._store, tenant, tx) as tx:
             await tx.execute(
                 insert(grants).values(
                     id=grant_id,
@@ -404,7 +403,7 @@ class GrantAuthority:
         """
         if grant.max_uses is None:
             return
-        async with self._store.transaction() as tx:
+        async with tenant_transaction(self._store, grant.tenant) as tx:
             result = await tx.execute(
                 update(grant_uses)
                 .where(
@@ -450,7 +449,7 @@ class GrantAuthority:
     ) -> None:
         if await self._store.any_of(revocations, tenant, "revocation_id", [revocation_id]):
             return
-        async with nullcontext(tx) if tx is not None else self._store.transaction() as tx:
+        async with tenant_transaction(self._store, tenant, tx) as tx:
             await tx.insert(
                 revocations,
                 {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from ..store import Store, tenant_limits
+from ..store import Store, tenant_limits, tenant_transaction
 from ..timeutil import utc_now_iso
 from ._rate import Rate
 
@@ -54,13 +54,13 @@ class TenantLimits:
             "updated_by": by,
             "updated_at": utc_now_iso(),
         }
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, tenant) as tx:
             await tx.upsert(tenant_limits, row)
         self._cache.pop(tenant, None)
 
     async def clear(self, tenant: str, action: str) -> bool:
         """Back to the declared limits; whether there was an override."""
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, tenant) as tx:
             result = await tx.execute(
                 delete(tenant_limits).where(tenant_limits.c.tenant_id == tenant, tenant_limits.c.action == action)
             )

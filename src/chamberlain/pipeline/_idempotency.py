@@ -42,7 +42,7 @@ from ..errors import (
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
 )
-from ..store import DuplicateKey, Store, Transaction, idempotency_keys
+from ..store import DuplicateKey, Store, Transaction, idempotency_keys, in_every_database
 from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._records import record_outcome
@@ -133,9 +133,12 @@ class IdempotencyKeys:
 
     async def prune(self) -> int:
         """Forget keys past their time; how many."""
-        async with self.store.transaction() as tx:
+
+        async def forget(tx: Transaction) -> int:
             result = await tx.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= _iso(utc_now())))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        return await in_every_database(self.store, forget)
 
 
 def _key(scope: Scope) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .. import audit
-from ..store import Store, Transaction, calls
+from ..store import Store, Transaction, calls, tenant_transaction
 from ._call import Outcome
 
 ENTRY_KINDS = {"refused": "call.refused", "parked": "call.parked", "allowed": "call.executed", "replayed": "call.replayed"}
@@ -103,7 +103,7 @@ async def audit_outcome(tx: Transaction, outcome: Outcome, row: dict[str, Any] |
 
 async def record_outcome(store: Store, outcome: Outcome) -> None:
     """Record an outcome in a transaction of its own (refusals, failures)."""
-    async with store.transaction() as tx:
+    async with tenant_transaction(store, outcome.call.tenant) as tx:
         await write_record(tx, outcome)
 
 

@@ -25,7 +25,7 @@ from ..actions import Surface
 from ..canonical import digest
 from ..errors import PolicyInvalid
 from ..events import emit_if
-from ..store import Store, Transaction, policy_versions, tenant_lock
+from ..store import Store, Transaction, policy_versions, tenant_lock, tenant_scope, tenant_transaction
 from ..timeutil import utc_now_iso
 from ._compile import PolicySet, compile_policies
 
@@ -106,9 +106,10 @@ class PolicyBook:
         return fresh
 
     async def _latest_version(self, tenant: str) -> int:
-        row = await self.store.fetch_one(
-            select(func.max(policy_versions.c.version).label("v")).where(policy_versions.c.tenant_id == tenant)
-        )
+        with tenant_scope(tenant):  # an aggregate: asked of the tenant's database alone
+            row = await self.store.fetch_one(
+                select(func.max(policy_versions.c.version).label("v")).where(policy_versions.c.tenant_id == tenant)
+            )
         return int(row["v"]) if row is not None and row["v"] is not None else 0
 
     async def publish(
@@ -116,10 +117,8 @@ class PolicyBook:
     ) -> PolicySet:
         """Validate and store ``files`` as the tenant's next version."""
         self.compile(files)
-        if tx is None:
-            async with self.store.transaction() as own:
-                return await self._insert(own, tenant, files, author, comment)
-        return await self._insert(tx, tenant, files, author, comment)
+        async with tenant_transaction(self.store, tenant, tx) as unit:
+            return await self._insert(unit, tenant, files, author, comment)
 
     async def _insert(self, tx: Transaction, tenant: str, files: dict[str, str], author: str, comment: str) -> PolicySet:
         await tx.lock(tenant_lock(tenant))

@@ -3,7 +3,19 @@
 from ._base import DuplicateKey, Store, Transaction, tenant_lock
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
+from ._placement import Placements
 from ._postgres import PostgresStore
+from ._routed import (
+    CONTROL_TABLES,
+    AmbiguousRead,
+    CrossDatabase,
+    TenantRouter,
+    UnscopedWrite,
+    database_scope,
+    each_database,
+    in_every_database,
+    tenant_transaction,
+)
 from ._schema import (
     approval_votes,
     approvals,
@@ -34,12 +46,18 @@ from ._sqlite import SQLiteStore
 
 __all__ = [
     "ALL_TENANTS",
+    "CONTROL_TABLES",
+    "AmbiguousRead",
+    "CrossDatabase",
     "DuplicateKey",
     "LazyTransaction",
+    "Placements",
     "PostgresStore",
     "SQLiteStore",
     "Store",
+    "TenantRouter",
     "Transaction",
+    "UnscopedWrite",
     "alembic_config",
     "approval_votes",
     "approvals",
@@ -50,10 +68,13 @@ __all__ = [
     "calls",
     "current_revision",
     "current_scope",
+    "database_scope",
+    "each_database",
     "events",
     "grant_uses",
     "grants",
     "idempotency_keys",
+    "in_every_database",
     "make_store",
     "metadata",
     "oauth_clients",
@@ -66,6 +87,7 @@ __all__ = [
     "tenant_lock",
     "tenant_roles",
     "tenant_scope",
+    "tenant_transaction",
     "tenants",
     "upgrade",
     "webhook_attempts",
@@ -74,9 +96,13 @@ __all__ = [
 ]
 
 
-def make_store(url: str, *, pool_size: int = 10) -> Store:
+def make_store(url: str, *, pool_size: int = 10, tenant_databases: str | None = None) -> Store:
     """The store a database URL names: ``sqlite:///path`` (the embedded default) or
-    ``postgresql://user@host:port/database``."""
+    ``postgresql://user@host:port/database``; with ``tenant_databases`` (``Placements``),
+    a ``TenantRouter`` over it and the silos placed there."""
+    placements = Placements.parse(tenant_databases, home_url=url)
+    if placements:
+        return TenantRouter(make_store(url, pool_size=pool_size), placements, lambda silo: make_store(silo, pool_size=pool_size))
     if url.startswith("sqlite:///"):
         return SQLiteStore(url)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):

@@ -27,7 +27,9 @@ class LazyTransaction:
         self._scope: AbstractAsyncContextManager[Transaction] | None = None
         self._tx: Transaction | None = None
 
-    async def _begin(self) -> Transaction:
+    async def _begin(self, touches: Executable | Table | None = None) -> Transaction:
+        """The transaction, begun now if need be; ``touches`` (what the statement is about)
+        lets a subclass choose where to begin it."""
         if self._tx is None:
             self._scope = self._store.transaction()
             self._tx = await self._scope.__aenter__()
@@ -36,16 +38,16 @@ class LazyTransaction:
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
     ) -> Result[Any]:
-        return await (await self._begin()).execute(statement, params)
+        return await (await self._begin(statement)).execute(statement, params)
 
     async def insert(self, table: Table, row: Mapping[str, Any]) -> None:
-        await (await self._begin()).insert(table, row)
+        await (await self._begin(table)).insert(table, row)
 
     async def get(self, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        return await (await self._begin()).get(table, key)
+        return await (await self._begin(table)).get(table, key)
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
-        await (await self._begin()).upsert(table, row)
+        await (await self._begin(table)).upsert(table, row)
 
     async def lock(self, name: str) -> None:
         await (await self._begin()).lock(name)

@@ -102,7 +102,7 @@ class Deliverer:
         for row in await self.webhooks.due(now.isoformat(timespec="microseconds"), free * 2, self._busy):
             if started == free or self._busy(row["endpoint_id"]):
                 continue
-            if not await self.webhooks.claim(row["id"], row["next_attempt_at"], lease):
+            if not await self.webhooks.claim(row["id"], row["tenant_id"], row["next_attempt_at"], lease):
                 continue
             self._in_flight[row["endpoint_id"]] += 1
             task = asyncio.create_task(self._attempt(client, row), name=f"webhook:{row['id']}")

@@ -21,7 +21,15 @@ from sqlalchemy import and_, delete, select, update
 
 from ..grants import KeyRing
 from ..ids import new_prefixed_id
-from ..store import Store, Transaction, webhook_attempts, webhook_deliveries, webhook_endpoints
+from ..store import (
+    Store,
+    Transaction,
+    in_every_database,
+    tenant_transaction,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from ..timeutil import utc_now, utc_now_iso
 from ._targets import check_url, resolve
 
@@ -219,10 +227,10 @@ class Webhooks:
         )
         return [dict(r) for r in await self.store.fetch_all(query) if not busy(r["endpoint_id"])]
 
-    async def claim(self, delivery_id: str, due_at: str, lease_until: str) -> bool:
+    async def claim(self, delivery_id: str, tenant: str, due_at: str, lease_until: str) -> bool:
         """Take a due delivery for one attempt; False if another process took it first.
         A process that dies mid-attempt leaves it to be tried again after the lease."""
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, tenant) as tx:
             result = await tx.execute(
                 update(webhook_deliveries)
                 .where(
@@ -247,7 +255,7 @@ class Webhooks:
     ) -> None:
         """The attempt, and what the delivery does next, in one transaction."""
         n = int(delivery["attempts"]) + 1
-        async with self.store.transaction() as tx:
+        async with tenant_transaction(self.store, delivery["tenant_id"]) as tx:
             await tx.insert(
                 webhook_attempts,
                 {
@@ -280,10 +288,13 @@ class Webhooks:
         done = select(webhook_deliveries.c.id).where(
             webhook_deliveries.c.status != "pending", webhook_deliveries.c.closed_at < cutoff
         )
-        async with self.store.transaction() as tx:
+
+        async def forget(tx: Transaction) -> int:
             await tx.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(done)))
             result = await tx.execute(delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(done)))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        return await in_every_database(self.store, forget)
 
     def secret(self, sealed: bytes) -> str:
         return self.keys.unseal(sealed).decode()
