@@ -5,32 +5,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import uvicorn
+
+from chamberlain.cluster import wait_until_answering
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not come up within {timeout}s")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -42,7 +29,7 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(base + "/healthz")
+        wait_until_answering(base, 20.0)
         yield base
     finally:
         server.should_exit = True

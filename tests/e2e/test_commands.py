@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chamberlain.cluster import wait_until_answering
 from tests.conftest import new_key
-from tests.helpers import free_port, wait_for_http
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.embedded
 
@@ -29,7 +30,7 @@ def running(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = 
     env = dict(env or os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        wait_until_answering(f"http://127.0.0.1:{port}", 20.0)
         yield proc
     finally:
         proc.terminate()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_for_http
+from chamberlain.cluster import wait_until_answering
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.embedded
 
@@ -63,7 +64,7 @@ def test_mcp_conformance_suite(tmp_path: Path) -> None:
         [sys.executable, str(FIXTURE / "serve.py"), str(port), str(tmp_path / "data")], stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        wait_until_answering(f"http://127.0.0.1:{port}", 20.0)
         env = dict(os.environ, PATH=f"{node_path}:{os.environ['PATH']}", NO_COLOR="1")
         url = f"http://127.0.0.1:{port}/mcp"
         passed, report = _suite(url, tmp_path / "results-1", env)
