@@ -111,6 +111,37 @@ async def test_the_tenant_lock_makes_the_second_writer_wait_for_the_first(store:
     assert seen == ["first"]
 
 
+async def test_lock_and_get_reads_what_the_previous_holder_committed(store: PostgresStore) -> None:
+    """Lock and read go in one pipeline: the read must still come after the wait, with a
+    snapshot of its own, or two appends would number from the same head."""
+    async with store.transaction() as tx:
+        await tx.insert(tenants, {"id": "acme", "name": "A", "created_at": "now"})
+    first_has_lock, seen = asyncio.Event(), []
+
+    async def first() -> None:
+        async with store.transaction() as tx:
+            await tx.lock_and_get(tenant_lock("acme"), audit_heads, {"tenant_id": "acme"})
+            first_has_lock.set()
+            await asyncio.sleep(0.2)
+            await tx.write_all([("upsert", audit_heads, {"tenant_id": "acme", "size": 7, "frontier": b"", "last_leaf": b""})])
+
+    async def second() -> None:
+        await first_has_lock.wait()
+        async with store.transaction() as tx:
+            seen.append(await tx.lock_and_get(tenant_lock("acme"), audit_heads, {"tenant_id": "acme"}))
+
+    await asyncio.gather(first(), second())
+    assert [row and row["size"] for row in seen] == [7]
+
+
+async def test_write_all_refuses_a_duplicate_and_keeps_nothing(store: PostgresStore) -> None:
+    row = {"id": "a", "name": "A", "created_at": "now"}
+    with pytest.raises(DuplicateKey):
+        async with store.transaction() as tx:
+            await tx.write_all([("insert", tenants, row), ("insert", tenants, {**row, "id": "b"}), ("insert", tenants, row)])
+    assert await store.fetch_all(select(tenants)) == []
+
+
 async def test_other_tenants_do_not_wait(store: PostgresStore) -> None:
     holding, done = asyncio.Event(), asyncio.Event()
 

@@ -9,9 +9,11 @@ edge (the *frontier*, at most 64) and the last leaf hash. So the root of the cur
 proof at any size needs one query for at most 2·log2(n) stored hashes.
 
 Order: the head is read and written inside the transaction. SQLite takes its write
-lock at ``BEGIN IMMEDIATE`` (for every process on the file) and PostgreSQL will lock
-the head row, so two appends to one tenant are serialized, and the primary key
-(tenant, index) refuses a duplicate index even if something else went wrong.
+lock at ``BEGIN IMMEDIATE`` (for every process on the file) and PostgreSQL takes the
+tenant's advisory lock, so two appends to one tenant are serialized, and the primary
+key (tenant, index) refuses a duplicate index even if something else went wrong.
+Callers append last in their unit of work, so on PostgreSQL the lock is held for
+three round trips: the lock with the head read, the writes, the commit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from sqlalchemy import literal, select, union_all
 
 from ..canonical import dumps, jcs
-from ..store import Store, Transaction, audit_entries, audit_heads, audit_nodes, tenant_lock
+from ..store import Store, Transaction, Write, audit_entries, audit_heads, audit_nodes, tenant_lock
 from ..timeutil import utc_now_iso
 from ._merkle import (
     EMPTY_ROOT,
@@ -89,8 +91,9 @@ async def append(
     clash = HEADER_FIELDS & fields.keys()
     if clash:
         raise ValueError(f"entry fields {sorted(clash)} are reserved")
-    await tx.lock(tenant_lock(tenant))  # writers of this tenant's log, one at a time, in commit order
-    head = Head.of(await tx.get(audit_heads, {"tenant_id": tenant}))
+    # Writers of this tenant's log, one at a time, in commit order. The lock is held from
+    # here to the commit: three round trips on PostgreSQL (this, the writes, the commit).
+    head = Head.of(await tx.lock_and_get(tenant_lock(tenant), audit_heads, {"tenant_id": tenant}))
     index = head.size
     entry: dict[str, Any] = {
         "v": ENTRY_VERSION,
@@ -109,26 +112,27 @@ async def append(
     body = jcs(entry)
     leaf = leaf_hash(body)
     frontier = list(head.frontier)
+    writes: list[Write] = []
     value, level = leaf, 0
     while (index >> level) & 1:
         value = node_hash(frontier.pop(), value)
         level += 1
-        await tx.insert(audit_nodes, {"tenant_id": tenant, "level": level, "idx": index >> level, "hash": value})
+        writes.append(("insert", audit_nodes, {"tenant_id": tenant, "level": level, "idx": index >> level, "hash": value}))
     frontier.append(value)
-    await tx.insert(
-        audit_entries,
-        {
-            "tenant_id": tenant,
-            "idx": index,
-            "kind": kind,
-            "call_id": fields.get("call_id"),
-            "body": body.decode(),
-            "leaf_hash": leaf,
-            "payload_salt": salt,
-            "payload": None if text is None else text.decode(),
-        },
-    )
-    await tx.upsert(audit_heads, {"tenant_id": tenant, "size": index + 1, "frontier": b"".join(frontier), "last_leaf": leaf})
+    row = {
+        "tenant_id": tenant,
+        "idx": index,
+        "kind": kind,
+        "call_id": fields.get("call_id"),
+        "body": body.decode(),
+        "leaf_hash": leaf,
+        "payload_salt": salt,
+        "payload": None if text is None else text.decode(),
+    }
+    writes.append(("insert", audit_entries, row))
+    head_row = {"tenant_id": tenant, "size": index + 1, "frontier": b"".join(frontier), "last_leaf": leaf}
+    writes.append(("upsert", audit_heads, head_row))
+    await tx.write_all(writes)
     return index
 
 

@@ -75,9 +75,10 @@ def _outcome(outcome: Outcome) -> str:
 async def write_record(tx: Transaction, outcome: Outcome) -> None:
     row = record_row(outcome)
     await tx.insert(calls, row)
-    outcome.audit_index = await audit_outcome(tx, outcome, row)
     if outcome.call.idempotency is not None:  # the key's outcome commits with the call's
         await outcome.call.idempotency.settle(tx, outcome)
+    # Last: from the tenant's log lock to the commit, nothing else waits in line.
+    outcome.audit_index = await audit_outcome(tx, outcome, row)
     outcome.recorded = True
 
 

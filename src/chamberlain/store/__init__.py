@@ -1,6 +1,6 @@
 """Storage: the Store seam, the schema, migrations, and the SQLite and PostgreSQL backends."""
 
-from ._base import DuplicateKey, Store, Transaction, tenant_lock
+from ._base import DuplicateKey, Store, Transaction, Write, tenant_lock
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
 from ._placement import Placements
@@ -58,6 +58,7 @@ __all__ = [
     "TenantRouter",
     "Transaction",
     "UnscopedWrite",
+    "Write",
     "alembic_config",
     "approval_votes",
     "approvals",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Executable, MetaData, Table
 from sqlalchemy.engine import Result, RowMapping
@@ -18,6 +18,10 @@ def tenant_lock(tenant: str) -> str:
     """The one lock a tenant's numbered writes take (audit entries, events, policy versions):
     one per tenant, so two of them can never be taken in opposite orders and deadlock."""
     return f"tenant-sequences:{tenant}"
+
+
+Write = tuple[Literal["insert", "upsert"], Table, Mapping[str, Any]]
+"""One hot-path write for ``Transaction.write_all``: what to do, to which table, the row."""
 
 
 class DuplicateKey(Exception):
@@ -44,6 +48,16 @@ class Transaction(Protocol):
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         """Insert ``row`` or, if its primary key exists, replace that row's other columns."""
+        ...
+
+    async def write_all(self, writes: Sequence[Write]) -> None:
+        """Do ``writes`` in order, sent together where the backend can (one round trip on
+        PostgreSQL): how a sequence's writes keep its lock held for as short as possible."""
+        ...
+
+    async def lock_and_get(self, name: str, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``lock(name)``, then ``get(table, key)``, in one round trip where the backend can.
+        The read comes after the lock is held, so it sees what the lock's last holder committed."""
         ...
 
     async def lock(self, name: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Executable, Table
 from sqlalchemy.engine import Result
 
-from ._base import Store, Transaction
+from ._base import Store, Transaction, Write
 
 
 class LazyTransaction:
@@ -51,6 +51,13 @@ class LazyTransaction:
 
     async def lock(self, name: str) -> None:
         await (await self._begin()).lock(name)
+
+    async def lock_and_get(self, name: str, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        return await (await self._begin(table)).lock_and_get(name, table, key)
+
+    async def write_all(self, writes: Sequence[Write]) -> None:
+        if writes:
+            await (await self._begin(writes[0][1])).write_all(writes)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if self._tx is None:

@@ -27,7 +27,7 @@ from sqlalchemy import Executable, MetaData, Table, and_, bindparam, create_engi
 from sqlalchemy.engine import Engine, Result, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ._base import DuplicateKey
+from ._base import DuplicateKey, Write
 from ._plans import insert_plan, select_plan, upsert_plan
 from ._scope import current_scope
 from .rls import isolate
@@ -35,6 +35,7 @@ from .rls import isolate
 log = logging.getLogger("chamberlain.store")
 
 _UNIQUE_VIOLATION = "23505"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 def _to_json(value: Any) -> str:
@@ -73,10 +74,13 @@ class PostgresTransaction:
     ) -> Result[Any]:
         return await self._conn.execute(statement, params)
 
-    async def _cursor(self) -> Any:
+    async def _connection(self) -> Any:
         if self._driver is None:
             self._driver = (await self._conn.get_raw_connection()).driver_connection
-        return self._driver.cursor()
+        return self._driver
+
+    async def _cursor(self) -> Any:
+        return (await self._connection()).cursor()
 
     async def _run(self, sql: str, values: Sequence[Any]) -> Any:
         cursor = await self._cursor()
@@ -101,7 +105,32 @@ class PostgresTransaction:
 
     async def lock(self, name: str) -> None:
         """Until this transaction ends, no other one holding the same ``name`` runs past here."""
-        await self._run("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        await self._run(_LOCK, (name,))
+
+    async def lock_and_get(self, name: str, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Both statements in one pipeline: one round trip. Each statement of a pipeline
+        takes its own snapshot (READ COMMITTED), so the read, run once the lock is held,
+        sees the row as the lock's previous holder committed it."""
+        sql, columns = select_plan(table, tuple(key), "%s")
+        driver = await self._connection()
+        async with driver.pipeline():
+            await driver.cursor().execute(_LOCK, (name,))
+            read = driver.cursor()
+            await read.execute(sql, list(key.values()))
+        found = await read.fetchone()
+        return dict(zip(columns, found, strict=True)) if found is not None else None
+
+    async def write_all(self, writes: Sequence[Write]) -> None:
+        """Every write in one pipeline: one round trip, whatever their number."""
+        driver = await self._connection()
+        try:
+            async with driver.pipeline():
+                cursor = driver.cursor()
+                for kind, table, row in writes:
+                    sql, columns, json_columns = (insert_plan if kind == "insert" else upsert_plan)(table, "%s")
+                    await cursor.execute(sql, _values(row, columns, json_columns))
+        except psycopg.errors.UniqueViolation as err:
+            raise DuplicateKey(str(err)) from err
 
 
 def _values(row: Mapping[str, Any], columns: tuple[str, ...], json_columns: frozenset[str]) -> list[Any]:

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, Executable, MetaData, RootTransaction
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.pool import StaticPool
 
-from ._base import DuplicateKey
+from ._base import DuplicateKey, Write
 from ._plans import insert_plan, select_plan, upsert_plan
 
 log = logging.getLogger("chamberlain.store")
@@ -76,6 +76,13 @@ class SQLiteTransaction:
 
     async def lock(self, name: str) -> None:
         """Nothing to do: this unit holds SQLite's only write lock already."""
+
+    async def lock_and_get(self, name: str, table: Table, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        return _get_row(self._driver(), table, key)
+
+    async def write_all(self, writes: Sequence[Write]) -> None:
+        for kind, table, row in writes:
+            await (self.insert if kind == "insert" else self.upsert)(table, row)
 
     async def upsert(self, table: Table, row: Mapping[str, Any]) -> None:
         sql, columns, json_columns = upsert_plan(table, "?")
