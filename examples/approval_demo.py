@@ -13,68 +13,21 @@ Nothing here talks to the database directly: it is what a real deployment does.
 from __future__ import annotations
 
 import json
-import re
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _demo_gateway import CLI, demo_gateway
 
-CLI = [sys.executable, "-m", "chamberlain.cli"]
 TENANT = "acme-shop"
 REFUND = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "parcel lost in transit"}
 
 
 def say(who: str, text: str) -> None:
     print(f"[{who:>5}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def demo_gateway(data: Path) -> Iterator[tuple[str, str]]:
-    """``chamberlain demo`` in the background; yields its base URL and acme-shop's grant."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "demo", "--port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        banner = ""
-        deadline = time.monotonic() + 30
-        assert proc.stdout is not None
-        while "Press Ctrl+C" not in banner:
-            line = proc.stdout.readline()
-            if not line or time.monotonic() > deadline:
-                raise SystemExit("the demo gateway did not start:\n" + banner)
-            banner += line
-        grant = re.findall(r"^\s{2}([A-Za-z0-9_=-]{200,})$", banner, re.M)[0]
-        base = f"http://127.0.0.1:{port}"
-        while True:  # the banner comes before the server listens
-            try:
-                httpx.get(base + "/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the demo gateway did not answer") from None
-                time.sleep(0.1)
-        yield base, grant
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def ask_for_refund(client: httpx.Client) -> dict[str, Any]:

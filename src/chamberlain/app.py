@@ -12,7 +12,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -27,6 +27,7 @@ from .actions import Surface
 from .aio import raise_if_cancelled
 from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
+from .commerce import Commerce, commerce_surface
 from .config import Settings
 from .errors import MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub, NatsBus
@@ -42,6 +43,7 @@ from .surfaces.mcp import McpGate, McpSurface
 from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
 from .surfaces.rest._problems import JSONResponse, problem_response
+from .surfaces.rest._store import StoreRoutes
 from .tenants import list_tenants
 from .tracing import make_provider
 from .webhooks import Deliverer, Webhooks, webhook_surface
@@ -58,14 +60,20 @@ log = logging.getLogger("chamberlain.app")
 
 
 def served_surface(
-    surface: Surface, authority: GrantAuthority, policies: Callable[[], PolicyBook], webhooks: Webhooks
+    surface: Surface,
+    authority: GrantAuthority,
+    policies: Callable[[], PolicyBook],
+    webhooks: Webhooks,
+    commerce: Commerce | None = None,
 ) -> Surface:
     """The business's actions plus the gateway's own governed ones (grants, policies,
-    webhooks): what a gateway serves, and what policies are validated against (where
-    the services are not needed, and may be None)."""
+    webhooks, the catalog): what a gateway serves, and what policies are validated
+    against (where the services are not needed, and may be None)."""
     audience = authority.audience if authority is not None else ""
-    hooks = webhook_surface(webhooks, lambda: {*surface.events, *GATEWAY_EVENTS}, audience)
-    return surface.including(management_surface(authority)).including(policy_surface(policies)).including(hooks)
+    shop = commerce_surface(cast(Commerce, commerce), lambda: audience)
+    hooks = webhook_surface(webhooks, lambda: {*surface.events, *shop.events, *GATEWAY_EVENTS}, audience)
+    served = surface.including(management_surface(authority)).including(policy_surface(policies)).including(shop)
+    return served.including(hooks)
 
 
 class Runtime:
@@ -98,8 +106,9 @@ class Runtime:
         self.audit = AuditLog(self.store, LogKeys(self.store, self.keys, settings.audit_origin), settings.audit_path)
         self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
         self.webhooks = Webhooks(self.store, self.keys, allow_private=settings.webhook_allow_private)
-        # Grant, policy and webhook management are governed like any business action.
-        self.surface = served_surface(surface, self.authority, lambda: self.policies, self.webhooks)
+        self.commerce = Commerce(self.store, self.keys, settings.public_url or f"http://{settings.host}:{settings.port}")
+        # Grant, policy, webhook and catalog management are governed like any business action.
+        self.surface = served_surface(surface, self.authority, lambda: self.policies, self.webhooks, self.commerce)
         self.policies = PolicyBook(
             self.store, self.surface, threshold_minor=settings.approval_threshold_minor, refresh_s=settings.policy_refresh_s
         )
@@ -165,6 +174,7 @@ class Runtime:
             await self.events.bus.connect()
         for hook in self.surface.startup_hooks:
             await hook(store)
+        await self.commerce.claims.keys.ensure()  # tenants made before claims existed
         self._opened = True
         if self.settings.policy_dir is not None:
             await self.load_policy_dir()
@@ -327,6 +337,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/readyz", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *rest.routes,
+        *StoreRoutes(runtime.commerce, __version__, settings.store_tenant, settings.max_body_bytes).routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})
     app.state.runtime = runtime

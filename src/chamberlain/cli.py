@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .app import Runtime, create_app
-from .commands import approvals, audit, check, cluster, limits, policy, revert, role, webhooks
+from .commands import approvals, audit, catalog, check, claims, cluster, limits, policy, revert, role, webhooks
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
@@ -427,6 +427,8 @@ main.add_command(limits)
 main.add_command(revert)
 main.add_command(check)
 main.add_command(cluster)
+main.add_command(claims)
+main.add_command(catalog)
 
 if __name__ == "__main__":
     main()

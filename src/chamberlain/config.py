@@ -83,6 +83,12 @@ class Settings:
         "Base URL clients reach the gateway at (behind a proxy); default: taken from each request.",
         "CHAMBERLAIN_PUBLIC_URL",
     )
+    store_tenant: str | None = _setting(
+        None,
+        "The tenant whose storefront the root discovery documents (/.well-known/acp.json, "
+        "/.well-known/agent-card.json, /llms.txt) describe; every store also has them under /stores/<tenant>/.",
+        "CHAMBERLAIN_STORE_TENANT",
+    )
     action_timeout_s: float = _setting(
         30.0, "Longest a handler may run before the call fails and rolls back.", "CHAMBERLAIN_ACTION_TIMEOUT_S"
     )

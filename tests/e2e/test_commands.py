@@ -145,6 +145,17 @@ def test_approval_demo_script(tmp_path: Path) -> None:
     assert '"amount_minor": 12000' in done.stdout.splitlines()[-1]
 
 
+def test_shopping_agent_script(tmp_path: Path) -> None:
+    """examples/shopping_agent.py: two stores searched and quoted over MCP, both quotes
+    verified offline, the cheaper bought within a capped grant."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "shopping_agent.py")], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("signature verified") == 2
+    assert "cheapest verified: acme-shop" in done.stdout and "placed: 44.89 EUR" in done.stdout
+
+
 def test_policy_files_load_at_start_and_reload_on_sighup(tmp_path: Path) -> None:
     folder = tmp_path / "policies" / "acme-shop"
     folder.mkdir(parents=True)

@@ -1,8 +1,10 @@
 """Command groups of the ``chamberlain`` CLI beyond serving: policies, roles, approvals,
-audit, limits, webhooks, reverts, and the services a gateway depends on."""
+audit, catalog export, claims, limits, webhooks, reverts, and the services a gateway depends on."""
 
 from .approvals import approvals
 from .audit import audit
+from .catalog import catalog
+from .claims import claims
 from .limits import limits
 from .policy import policy
 from .reverts import revert
@@ -10,4 +12,4 @@ from .role import role
 from .services import check, cluster
 from .webhooks import webhooks
 
-__all__ = ["approvals", "audit", "check", "cluster", "limits", "policy", "revert", "role", "webhooks"]
+__all__ = ["approvals", "audit", "catalog", "check", "claims", "cluster", "limits", "policy", "revert", "role", "webhooks"]

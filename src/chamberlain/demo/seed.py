@@ -11,13 +11,14 @@ from ..app import Runtime
 from ..grants import IssuedGrant
 from ..store import tenant_transaction
 from ..tenants import create_tenant, tenant_exists
+from . import catalog as demo_catalog
 from .shop import account_settings, customers, orders, products
 
 TENANTS = {
     "acme-shop": ("Acme Shop", "EUR", "EU"),
     "globex-store": ("Globex Store", "USD", "US"),
 }
-AGENT_ACTIONS = ["orders.*", "customers.*", "accounts.*", "catalog.*", "events.*"]
+AGENT_ACTIONS = ["orders.*", "customers.*", "accounts.*", "catalog.*", "events.*", "claims.*", "quotes.*", "cart.*", "checkout.*"]
 APPROVER = "human:rita"
 """A supervisor who may approve parked calls in both demo tenants."""
 
@@ -85,3 +86,7 @@ async def _fill(runtime: Runtime, tenant: str, currency: str, region: str) -> No
                     availability=availability,
                 )
             )
+        commerce = runtime.commerce.catalog
+        await commerce.put_settings(tx, tenant, demo_catalog.settings(tenant), "seed")
+        for product in demo_catalog.products(tenant, currency):
+            await commerce.put(tx, tenant, product, "seed")

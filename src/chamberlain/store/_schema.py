@@ -6,7 +6,7 @@ database; this metadata mirrors them for queries, and a test checks both agree.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -321,3 +321,79 @@ reversible_calls = Table(
     Column("erased_at", String(32), nullable=True),
 )
 Index("ix_reversible_calls_principal", reversible_calls.c.tenant_id, reversible_calls.c.principal, reversible_calls.c.executed_at)
+
+# The catalog (commerce/): a product's whole document, and one row per variant for search.
+catalog_products = Table(
+    "catalog_products",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+catalog_variants = Table(
+    "catalog_variants",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("product_id", String(64), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("availability", String(16), nullable=False),
+)
+Index("ix_catalog_variants_product", catalog_variants.c.tenant_id, catalog_variants.c.product_id)
+Index("ix_catalog_variants_price", catalog_variants.c.tenant_id, catalog_variants.c.currency, catalog_variants.c.price_minor)
+
+catalog_settings = Table(
+    "catalog_settings",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+catalog_claims = Table(
+    "catalog_claims",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("variant_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("credential", JSON, nullable=False),
+    Column("valid_until", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+Index("ix_catalog_claims_variant", catalog_claims.c.tenant_id, catalog_claims.c.variant_id, catalog_claims.c.valid_until)
+
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("credential", JSON, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("quote_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("order_id", String(40), nullable=True),
+    Column("completed_at", String(32), nullable=True),
+)

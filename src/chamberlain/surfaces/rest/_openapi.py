@@ -196,6 +196,7 @@ def openapi_document(
         }
     }
     paths.update(_audit_paths())
+    paths.update(_commerce_paths(surface, components))
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": f"{surface.name} (via Chamberlain)", "version": "1", "description": surface.description},
@@ -208,6 +209,61 @@ def openapi_document(
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+def _commerce_paths(surface: Surface, components: dict[str, Any]) -> dict[str, Any]:
+    """Search and quotes (their actions at shorter paths), claim verification, and the
+    public documents of a store."""
+    paths: dict[str, Any] = {}
+    for path, name, op in (
+        ("/v1/catalog/search", "catalog.search", "searchCatalog"),
+        ("/v1/quotes", "quotes.create", "createQuote"),
+    ):
+        if name in surface:
+            paths[path] = {"post": dict(_operation(surface.get(name), components), operationId=op)}  # type: ignore[arg-type]
+    paths["/v1/claims/verify"] = {
+        "post": {
+            "operationId": "verifyClaim",
+            "summary": "Verify a signed claim or quote (eddsa-jcs-2022); `key` is needed unless this gateway publishes it",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["credential"],
+                            "properties": {"credential": {"type": "object"}, "key": {"type": ["string", "object"]}},
+                        }
+                    }
+                },
+            },
+            "responses": {"200": {"description": "`verified` and the `problems` found"}, "422": _problem("No credential or key")},
+        }
+    }
+    store = [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}]
+    for path, op, summary, extra in (
+        ("/stores/{tenant}/products/{product_id}", "productJsonLd", "A product as schema.org JSON-LD", ["product_id"]),
+        ("/stores/{tenant}/feeds/{format}", "storeFeed", "The catalog as a feed: acp, flat or jsonld", ["format"]),
+        ("/stores/{tenant}/claims/{claim_id}", "storeClaim", "One signed claim (a W3C Verifiable Credential)", ["claim_id"]),
+        ("/stores/{tenant}/keys/claims", "claimsKey", "The Multikey document that verifies the store's claims", []),
+        ("/stores/{tenant}/.well-known/acp.json", "acpDiscovery", "ACP discovery", []),
+        ("/stores/{tenant}/.well-known/agent-card.json", "agentCard", "A2A agent card", []),
+        ("/stores/{tenant}/llms.txt", "llmsTxt", "llms.txt", []),
+    ):
+        params = store + [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in extra]
+        paths[path] = {
+            "get": {
+                "operationId": op,
+                "summary": f"{summary} (public, cacheable)",
+                "parameters": params,
+                "responses": {
+                    "200": {"description": summary},
+                    "304": {"description": "Not modified"},
+                    "404": _problem("No such store or document"),
+                },
+            }
+        }
+    return paths
 
 
 def _audit_paths() -> dict[str, Any]:

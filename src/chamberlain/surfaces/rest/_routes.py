@@ -58,6 +58,8 @@ class RestSurface:
             Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
             Route("/v1/policies", self.get_policies, methods=["GET"]),
             Route("/v1/policies", self.put_policies, methods=["PUT"]),
+            Route("/v1/catalog/search", self.search_catalog, methods=["POST"]),
+            Route("/v1/quotes", self.create_quote, methods=["POST"]),
             *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
             *(AuditRoutes(self.gateway, self.anonymous_grant).routes if self.gateway.audit is not None else []),
             *error_routes(),
@@ -98,6 +100,16 @@ class RestSurface:
         """``PUT /v1/policies`` is the governed action ``policies.update`` (a new version)."""
         arguments, body_error = await read_json(request, self.max_body_bytes)
         return await self._call(request, "policies.update", arguments, body_error)
+
+    async def search_catalog(self, request: Request) -> Response:
+        """``POST /v1/catalog/search`` is the governed action ``catalog.search``."""
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, "catalog.search", arguments, body_error)
+
+    async def create_quote(self, request: Request) -> Response:
+        """``POST /v1/quotes`` is the governed action ``quotes.create`` (a signed quote)."""
+        arguments, body_error = await read_json(request, self.max_body_bytes)
+        return await self._call(request, "quotes.create", arguments, body_error, created=True)
 
     async def _call(
         self,
