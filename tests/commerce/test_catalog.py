@@ -56,7 +56,7 @@ async def test_changes_are_audited_and_emit_events(runtime: Runtime) -> None:
     ]
     assert kinds.count("call.executed") >= 4
     types = [r["type"] for r in await runtime.store.fetch_all(select(events.c.type).where(events.c.tenant_id == "acme"))]
-    assert types.count("catalog.product_changed") == 3
+    assert types.count("catalog.product_changed") == 3 and types.count("catalog.settings_changed") == 1
 
 
 async def test_each_audience_sees_its_fields_and_no_more(runtime: Runtime) -> None:

@@ -19,7 +19,7 @@ from chamberlain.cli import main
 from chamberlain.demo import seed, shop
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, permit_all
-from tests.helpers import free_port, serve_in_thread
+from tests.helpers import free_port, mcp_session, serve_in_thread
 
 STORE = "acme-shop"
 INTERNAL_VALUES = ("Kettleworks GmbH", "Reorder at 10 units", "stock_quantity", '"cost"', "supplier_notes", "partner_price")
@@ -114,6 +114,18 @@ def test_every_public_document_leaves_internal_fields_out(http: httpx.Client, sh
         response = http.post(path, json=body, headers=shopper)
         assert response.status_code in (200, 201), (path, response.text)
         assert not [value for value in INTERNAL_VALUES if value in response.text], path
+
+
+async def test_mcp_tools_and_resources_leave_internal_fields_out(shop_server: Shop) -> None:
+    async with mcp_session(shop_server.base + "/mcp", shop_server.tokens["shopper"]) as s:
+        answers = [
+            await s.call_tool("catalog.products.get", {"product_id": "p_kettle"}),
+            await s.call_tool("catalog.search", {"text": "kettle"}),
+            await s.read_resource("catalog://products/p_kettle"),  # type: ignore[arg-type]
+        ]
+    for answer in answers:
+        text = answer.model_dump_json()
+        assert "Electric kettle" in text and not [v for v in INTERNAL_VALUES if v in text]
 
 
 def test_unpublished_and_unknown_stores_look_the_same(http: httpx.Client) -> None:

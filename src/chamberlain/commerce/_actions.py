@@ -27,6 +27,7 @@ __all__ = ["COMMERCE_EVENTS", "commerce_surface"]
 COMMERCE_EVENTS = {
     "catalog.product_changed": "A product was created or replaced (subject: products/<id>).",
     "catalog.product_removed": "A product was taken out of the catalog (subject: products/<id>).",
+    "catalog.settings_changed": "The seller or its terms (returns, shipping, taxes) changed (subject: settings).",
     "catalog.claim_issued": "A signed claim about a variant was issued (subject: variants/<id>).",
     "order.placed": "A checkout completed an order at its quoted total (subject: orders/<id>).",
 }
@@ -111,7 +112,9 @@ def commerce_surface(commerce: Commerce, audience: Callable[[], str]) -> Surface
     async def put_settings(settings: CatalogSettings, ctx: Context) -> Settled:
         """Publish the seller and its terms: returns, shipping rates and taxes per country."""
         await commerce.catalog.put_settings(ctx.tx, ctx.tenant, settings, ctx.principal.id)
-        return Settled(seller=settings.seller.name, ships_to=[r.country for r in settings.shipping])
+        settled = Settled(seller=settings.seller.name, ships_to=[r.country for r in settings.shipping])
+        await ctx.emit("catalog.settings_changed", settled.model_dump(), subject="settings")
+        return settled
 
     @surface.action("catalog.search", risk="read")
     async def search_catalog(

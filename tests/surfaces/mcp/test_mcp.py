@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import orjson
 import pytest
-from mcp import ClientSession, MCPError
+from mcp import MCPError
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import DemoServer, new_key
+from tests.helpers import mcp_session
 
 ACME, GLOBEX = "acme-shop", "globex-store"
 
 
-@asynccontextmanager
-async def session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write, *_):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
-
-
 async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
     assert set(tools) == {
         "accounts.get_settings",
@@ -80,7 +68,7 @@ async def test_tools_carry_contracts_and_hints(demo_server: DemoServer) -> None:
 
 
 async def test_call_returns_structured_content_and_a_record(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         result = await s.call_tool("orders.get", {"order_id": "o_1002"})
         assert not result.is_error
         assert result.structured_content["id"] == "o_1002"  # type: ignore[index]
@@ -92,7 +80,7 @@ async def test_call_returns_structured_content_and_a_record(demo_server: DemoSer
 
 
 async def test_refusals_are_tool_errors_with_problem_details(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         bad = await s.call_tool("orders.get", {"order_idx": "o_1"})
         assert bad.is_error
         assert bad.structured_content["type"].endswith("/invalid-input")  # type: ignore[index]
@@ -128,19 +116,19 @@ async def test_missing_or_bad_grant_is_an_http_401_challenge(demo_server: DemoSe
 
 
 async def test_tenants_are_isolated(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
         result = await s.call_tool("orders.get", {"order_id": "o_1001"})
         assert result.structured_content["total"]["currency"] == "USD"  # type: ignore[index]
         acme_call = None
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         acme_call = (await s.call_tool("orders.get", {"order_id": "o_1001"})).meta["chamberlain/call_id"]  # type: ignore[index]
-    async with session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[GLOBEX]) as s:
         with pytest.raises(MCPError):
             await s.read_resource(f"chamberlain://calls/{acme_call}")
 
 
 async def test_read_models_are_resources(demo_server: DemoServer) -> None:
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         uris = {str(r.uri) for r in (await s.list_resources()).resources}
         assert "chamberlain://actions/catalog.list_products" in uris and "chamberlain://actions/orders.list" in uris
         assert not any("customers.export" in u for u in uris)  # data exports are not read models
@@ -155,7 +143,7 @@ async def test_read_models_are_resources(demo_server: DemoServer) -> None:
 
 async def test_narrow_grant_narrows_discovery(demo_server: DemoServer) -> None:
     token = await demo_server.issue(ACME, ["catalog.search", "catalog.list_products"])
-    async with session(demo_server.mcp_url, token) as s:
+    async with mcp_session(demo_server.mcp_url, token) as s:
         names = [t.name for t in (await s.list_tools()).tools]
         assert names == ["catalog.list_products", "catalog.search", "chamberlain.call_status"]
         refused = await s.call_tool("orders.get", {"order_id": "o_1001"})
@@ -165,7 +153,7 @@ async def test_narrow_grant_narrows_discovery(demo_server: DemoServer) -> None:
 async def test_parked_call_is_a_pending_result_the_agent_can_follow(demo_server: DemoServer) -> None:
     big = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "never arrived"}
     rita = await demo_server.issue(ACME, ["calls.read"], principal="human:rita")
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         parked = await s.call_tool("orders.refund", {**big, "idempotency_key": new_key()})
         body = parked.structured_content
         assert parked.is_error and body["status"] == "pending_approval"  # type: ignore[index]
@@ -215,7 +203,7 @@ async def test_protocol_faults_are_json_rpc_errors_and_size_is_capped(demo_serve
 async def test_an_idempotency_key_in_meta_makes_a_retry_a_replay(demo_server: DemoServer) -> None:
     args = {"order_id": "o_1003", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "retried"}
     meta = {"chamberlain/idempotency_key": "mcp-retry-1"}
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         first = await s.call_tool("orders.refund", args, meta=meta)
         again = await s.call_tool("orders.refund", args, meta=meta)
     assert not first.is_error and again.structured_content == first.structured_content
@@ -227,7 +215,7 @@ async def test_an_idempotency_key_in_meta_makes_a_retry_a_replay(demo_server: De
 async def test_a_model_can_send_the_key_as_an_argument(demo_server: DemoServer) -> None:
     args = {"order_id": "o_1003", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "model retry"}
     key = new_key()
-    async with session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
         first = await s.call_tool("orders.refund", {**args, "idempotency_key": key})
         again = await s.call_tool("orders.refund", {**args, "idempotency_key": key})
     assert not first.is_error and again.structured_content == first.structured_content
