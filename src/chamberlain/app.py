@@ -39,6 +39,7 @@ from .metrics import Metrics
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .store import Store, make_store
+from .surfaces.console import ConsolePeople, ConsoleRoutes
 from .surfaces.mcp import McpGate, McpSurface
 from .surfaces.oauth import OAuthSurface
 from .surfaces.rest import RestSurface
@@ -160,6 +161,7 @@ class Runtime:
             self.approvals, self.surface, self.authority, self.gateway.execute, tracer, observer=self.metrics.observe_approved
         )
         self.desk = ApprovalDesk(self.gateway, self.approvals, self.approved_calls)
+        self.people = ConsolePeople(self.store, self.keys, self.authority)
         self.anonymous_grant = anonymous_grant
         self._opened = False
         self._pruned_at = -PRUNE_EVERY_S
@@ -338,6 +340,14 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *rest.routes,
         *StoreRoutes(runtime.commerce, __version__, settings.store_tenant, settings.max_body_bytes).routes,
+        *ConsoleRoutes(
+            runtime.gateway,
+            runtime.desk,
+            runtime.people,
+            runtime.policies,
+            runtime.limiter,
+            secure_cookies=(settings.public_url or "").startswith("https://"),
+        ).routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})
     app.state.runtime = runtime

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import shutil
 import signal
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ import click
 
 from . import __version__
 from .app import Runtime, create_app
-from .commands import approvals, audit, catalog, check, claims, cluster, limits, policy, revert, role, webhooks
+from .commands import approvals, audit, catalog, check, claims, cluster, console, limits, policy, revert, role, webhooks
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
@@ -117,11 +118,14 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         tenants = await seed(rt)
         if rt.settings.policy_dir is not None:
             await rt.load_policy_dir()  # the tenants exist only now
+        password = secrets.token_urlsafe(12)  # a fresh folder each run: a fresh password
+        await rt.people.add(tenants[0].id, "rita", APPROVER, password, admin=True)
         base = f"http://{host}:{port}"
         click.echo(click.style("Chamberlain demo shop", bold=True) + f"  (data in {data_dir.resolve()})\n")
         click.echo(f"  MCP (Streamable HTTP)  {base}/mcp")
         click.echo(f"  REST actions           {base}/v1/actions")
-        click.echo(f"  OpenAPI 3.1            {base}/openapi.json\n")
+        click.echo(f"  OpenAPI 3.1            {base}/openapi.json")
+        click.echo(f"  Console                {base}/console/  tenant {tenants[0].id}, user rita, password {password}\n")
         for t in tenants:
             click.echo(click.style(f"Tenant {t.id} ({t.name})", bold=True))
             click.echo(
@@ -429,6 +433,7 @@ main.add_command(check)
 main.add_command(cluster)
 main.add_command(claims)
 main.add_command(catalog)
+main.add_command(console)
 
 if __name__ == "__main__":
     main()

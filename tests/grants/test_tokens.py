@@ -240,7 +240,9 @@ async def test_an_authorizer_that_runs_out_of_time_is_an_error_not_a_denial(
     assert _token._LIMITS.max_time.total_seconds() * 1000 == _token.AUTHORIZER_MAX_TIME_MS
     exhausted = biscuit.AuthorizerBuilder("").limits()  # type: ignore[attr-defined]
     exhausted.max_time = timedelta(0)
-    monkeypatch.setattr(_token, "_LIMITS", exhausted)
     fresh = await runtime.authority.verify(await issue(runtime))
+    monkeypatch.setattr(_token, "_LIMITS", exhausted)
     with pytest.raises(InternalError, match="did not finish in time"):
         fresh.authorize("orders.get", runtime.authority.audience, utc_now())
+    with pytest.raises(InternalError, match="did not finish in time"):  # reading a grant, too
+        await runtime.authority.verify(await issue(runtime))

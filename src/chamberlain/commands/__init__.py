@@ -1,10 +1,11 @@
 """Command groups of the ``chamberlain`` CLI beyond serving: policies, roles, approvals,
-audit, catalog export, claims, limits, webhooks, reverts, and the services a gateway depends on."""
+audit, catalog export, claims, console users, limits, webhooks, reverts, and the services a gateway depends on."""
 
 from .approvals import approvals
 from .audit import audit
 from .catalog import catalog
 from .claims import claims
+from .console import console
 from .limits import limits
 from .policy import policy
 from .reverts import revert
@@ -12,4 +13,17 @@ from .role import role
 from .services import check, cluster
 from .webhooks import webhooks
 
-__all__ = ["approvals", "audit", "catalog", "check", "claims", "cluster", "limits", "policy", "revert", "role", "webhooks"]
+__all__ = [
+    "approvals",
+    "audit",
+    "catalog",
+    "check",
+    "claims",
+    "cluster",
+    "console",
+    "limits",
+    "policy",
+    "revert",
+    "role",
+    "webhooks",
+]

@@ -1,4 +1,4 @@
-"""Managing grants through the pipeline: ``grants.issue`` and ``grants.revoke``.
+"""Managing grants through the pipeline: ``grants.issue``, ``grants.revoke`` and ``grants.list``.
 
 They are ordinary governed actions, so REST (``POST /v1/grants``, ``DELETE
 /v1/grants/{id}``), MCP and the CLI share one rule set, and every issue and revocation
@@ -17,7 +17,7 @@ out less than it holds:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,6 +46,23 @@ class IssuedGrantOut(BaseModel):
 class Revoked(BaseModel):
     grant_id: str
     revoked: bool
+
+
+class GrantSummary(BaseModel):
+    """A grant as its tenant's admins see it: never its token."""
+
+    id: str
+    principal: str
+    on_behalf_of: str | None
+    actions: list[str]
+    constraints: list[str]
+    issued_at: str
+    expires_at: str
+    status: Literal["active", "expired", "revoked"]
+
+
+class GrantList(BaseModel):
+    grants: list[GrantSummary]
 
 
 def _glob_covered(caller: Grant, pattern: str) -> bool:
@@ -119,5 +136,15 @@ def management_surface(authority: GrantAuthority) -> Surface:
         except LookupError as err:
             raise ActionError(f"no grant {grant_id!r} in this tenant", code="grant-not-found") from err
         return Revoked(grant_id=grant_id, revoked=True)
+
+    @surface.action("grants.list", risk="read")
+    async def list_grants(
+        ctx: Context,
+        status: Literal["active", "expired", "revoked"] | None = "active",
+        limit: Annotated[int, Field(ge=1, le=500)] = 100,
+    ) -> GrantList:
+        """The tenant's grants, newest first (ids, holders, actions, expiry; never tokens)."""
+        rows = await authority.listing(ctx.tenant, status, limit)
+        return GrantList(grants=[GrantSummary(**row) for row in rows])
 
     return surface

@@ -19,7 +19,7 @@ from ..timeutil import utc_now
 from ._call import Call, Outcome
 from ._idempotency import CheckIdempotency, IdempotencyKeys
 from ._limits import CheckLimits
-from ._records import read_record, record_outcome
+from ._records import list_records, read_record, record_outcome, summarize
 from ._reverts import CheckRevert, ResolveRevert, revert_state
 from ._stage import Stage, chain
 from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
@@ -172,6 +172,21 @@ class Gateway:
             record["audit_entries"] = await self.audit.indexes_of_call(grant.tenant, call_id)
         return record
 
+    async def records(self, grant: Grant, **filters: Any) -> list[dict[str, Any]]:
+        """The tenant's call records (``list_records`` filters), for a ``calls.read`` grant."""
+        self._require_calls_read(grant)
+        with tenant_scope(grant.tenant):
+            return await list_records(self.store, grant.tenant, **filters)
+
+    async def summary(self, grant: Grant, since: str) -> dict[str, Any]:
+        self._require_calls_read(grant)
+        with tenant_scope(grant.tenant):
+            return await summarize(self.store, grant.tenant, since)
+
+    def _require_calls_read(self, grant: Grant) -> None:
+        if not grant.in_scope(READ_ALL_CALLS, self.authority.audience, utc_now()):
+            raise PermissionDenied(f"reading the tenant's calls needs a grant with {READ_ALL_CALLS!r}")
+
     def reads_audit(self, grant: Grant) -> bool:
         return grant.in_scope(READ_AUDIT, self.authority.audience, utc_now())
 
@@ -183,6 +198,16 @@ class Gateway:
         if not self.reads_audit(grant) and found["entry"].get("grant_id") != grant.id:
             raise AuditEntryNotFound(f"no entry {index} visible to this grant")
         return dict(found)
+
+    async def audit_checkpoint(self, grant: Grant) -> str:
+        """The newest signed checkpoint (a C2SP note) of the grant's tenant log: public to
+        every grant of the tenant, since it reveals only the log's size and root."""
+        with tenant_scope(grant.tenant):
+            return (await self.audit.checkpoint(grant.tenant)).note
+
+    async def audit_key(self, grant: Grant) -> str:
+        """The log's verifier key, as C2SP tools read it."""
+        return str(await self.audit.verifier(grant.tenant))
 
     async def audit_entries(self, grant: Grant, start: int, limit: int) -> list[dict[str, Any]]:
         if not self.reads_audit(grant):

@@ -138,3 +138,54 @@ async def read_record(store: Store, tenant: str, call_id: str) -> dict[str, Any]
     """Only the tenant's own records: the tenant filter is part of the query."""
     row = await store.fetch_one(select(calls).where(calls.c.id == call_id, calls.c.tenant_id == tenant))
     return public_record(dict(row)) if row is not None else None
+
+
+async def list_records(
+    store: Store,
+    tenant: str,
+    *,
+    principal: str | None = None,
+    action: str | None = None,
+    decision: str | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The tenant's call records, newest first (call ids sort by time), filtered;
+    ``before``/``after`` are call ids, for pages and for what came since."""
+    query = select(calls).where(calls.c.tenant_id == tenant)
+    for column, value in ((calls.c.principal, principal), (calls.c.action, action), (calls.c.decision, decision)):
+        if value:
+            query = query.where(column == value)
+    if before:
+        query = query.where(calls.c.id < before)
+    if after:
+        query = query.where(calls.c.id > after)
+    rows = await store.fetch_all(query.order_by(calls.c.id.desc()).limit(limit))
+    return [public_record(dict(r)) for r in rows]
+
+
+async def summarize(store: Store, tenant: str, since: str) -> dict[str, Any]:
+    """Counts since ``since`` (ISO time): by decision and outcome, by agent, by action,
+    and per hour, for the console's overview."""
+    rows = await store.fetch_all(
+        select(calls.c.principal, calls.c.action, calls.c.decision, calls.c.outcome, calls.c.started_at).where(
+            calls.c.tenant_id == tenant, calls.c.started_at >= since
+        )
+    )
+    totals: dict[str, int] = {}
+    agents: dict[str, int] = {}
+    actions: dict[str, int] = {}
+    hours: dict[str, dict[str, int]] = {}
+    for r in rows:
+        kind = "refused" if r["decision"] == "refused" else "error" if r["outcome"] == "error" else "ok"
+        totals[kind] = totals.get(kind, 0) + 1
+        agents[r["principal"]] = agents.get(r["principal"], 0) + 1
+        actions[r["action"]] = actions.get(r["action"], 0) + 1
+        hour = hours.setdefault(str(r["started_at"])[:13], {})
+        hour[kind] = hour.get(kind, 0) + 1
+
+    def top(counts: dict[str, int]) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+
+    return {"calls": len(rows), "totals": totals, "agents": top(agents), "actions": top(actions), "hours": hours}

@@ -1,7 +1,7 @@
 """Explicit policies in Cedar: schema from the actions, versioned per tenant, one stage."""
 
 from ._book import DEFAULT_FILE, PolicyBook, default_files, read_policy_files
-from ._cases import Case, CaseResult, check, explain, load_cases
+from ._cases import Case, CaseResult, check, explain, load_cases, parse_cases
 from ._compile import Policy, PolicySet, compile_policies
 from ._engine import Decision, PolicyEngine, Request, principal_of
 from ._management import policy_surface
@@ -25,6 +25,7 @@ __all__ = [
     "default_files",
     "explain",
     "load_cases",
+    "parse_cases",
     "pending",
     "policy_surface",
     "principal_of",

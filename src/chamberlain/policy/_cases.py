@@ -64,8 +64,13 @@ class CaseResult:
 
 
 def load_cases(path: Path, tenant: str = "tenant") -> list[Case]:
+    return parse_cases(path.read_text(encoding="utf-8"), tenant, str(path))
+
+
+def parse_cases(text: str, tenant: str = "tenant", path: str = "cases") -> list[Case]:
+    """Cases from TOML text (``[[case]]`` tables); ``path`` names it in errors."""
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from err
     raw = doc.get("case")

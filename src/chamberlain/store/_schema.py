@@ -397,3 +397,28 @@ carts = Table(
     Column("order_id", String(40), nullable=True),
     Column("completed_at", String(32), nullable=True),
 )
+
+# The console (surfaces/console/): the people of a tenant who supervise its agents.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("username", String(64), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("admin", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("disabled_at", String(32), nullable=True),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("username", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("grant_sealed", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+)

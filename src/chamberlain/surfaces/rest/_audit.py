@@ -59,11 +59,10 @@ class AuditRoutes:
         return endpoint
 
     async def checkpoint(self, request: Request, grant: Grant) -> Response:
-        signed = await self.gateway.audit.checkpoint(grant.tenant)
-        return PlainTextResponse(signed.note, headers={"Cache-Control": "no-cache"})
+        return PlainTextResponse(await self.gateway.audit_checkpoint(grant), headers={"Cache-Control": "no-cache"})
 
     async def key(self, request: Request, grant: Grant) -> Response:
-        return PlainTextResponse(str(await self.gateway.audit.verifier(grant.tenant)) + "\n")
+        return PlainTextResponse(await self.gateway.audit_key(grant) + "\n")
 
     async def entries(self, request: Request, grant: Grant) -> Response:
         start = _int(request, "from", 0)

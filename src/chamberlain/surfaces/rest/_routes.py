@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...approvals import ApprovalDesk
-from ...errors import ChamberlainError, NotFound
+from ...errors import BadRequest, ChamberlainError, NotFound
 from ...ids import trace_id_from_traceparent
 from ...pipeline import REVERT_CALLS, Call, Gateway
 from .._credentials import presented_grant, requested_tenant
@@ -52,6 +52,7 @@ class RestSurface:
             Route("/v1/actions/{name}", self.call_action, methods=["POST"]),
             Route("/v1/grants", self.issue_grant, methods=["POST"]),
             Route("/v1/grants/{grant_id}", self.revoke_grant, methods=["DELETE"]),
+            Route("/v1/calls", self.list_calls, methods=["GET"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/calls/{call_id}/revert", self.revert_call, methods=["POST"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
@@ -170,6 +171,24 @@ class RestSurface:
         except ChamberlainError as err:
             return problem_response(err)
         return JSONResponse(record)
+
+    async def list_calls(self, request: Request) -> Response:
+        """The tenant's call records, newest first, for a ``calls.read`` grant; filters
+        ``principal``, ``action``, ``decision``, pages with ``before`` (a call id) and ``limit``."""
+        params = request.query_params
+        try:
+            limit = int(params.get("limit", "50"))
+            if not 1 <= limit <= 500:
+                raise ValueError
+        except ValueError:
+            return problem_response(BadRequest("limit must be a whole number from 1 to 500", parameter="limit"))
+        filters = {name: params.get(name) for name in ("principal", "action", "decision", "before")}
+        try:
+            grant = await self.gateway.authenticate(self.token(request))
+            found = await self.gateway.records(grant, limit=limit, **filters)
+        except ChamberlainError as err:
+            return problem_response(err)
+        return JSONResponse({"tenant": grant.tenant, "calls": found})
 
     async def tenant_keys(self, request: Request) -> Response:
         """Public: the keys that verify this tenant's grants (a JWKS-like document)."""
