@@ -148,8 +148,8 @@ def test_grants_policies_and_audit_pages(browser: Browser, console: Console) -> 
     page = logged_in(browser, console, "acme-shop", "rita")
     page.goto("/console/grants")
     page.get_by_label("Holder").fill("agent:reporter")
-    page.get_by_label("Actions (comma-separated)").fill("orders.get")
-    page.get_by_role("button", name="Issue").click()
+    page.get_by_label("Actions (comma-separated)", exact=True).fill("orders.get")
+    page.get_by_role("button", name="Issue", exact=True).click()
     expect(page.locator("section.issued")).to_contain_text("Copy the token now")
     grant_id = page.locator("section.issued h2").inner_text().removeprefix("Issued ").strip()
     shot(page, "grants")
@@ -167,6 +167,46 @@ def test_grants_policies_and_audit_pages(browser: Browser, console: Console) -> 
     page.goto("/console/")
     expect(page.locator(".tile .n").first).not_to_have_text("0")
     shot(page, "overview")
+
+
+def test_the_browser_checks_the_log_only_grew_and_catches_a_rewrite(browser: Browser, console: Console) -> None:
+    page = logged_in(browser, console, "acme-shop", "rita")
+    page.goto("/console/audit")
+    page.get_by_role("button", name="Check the log against my last visit").click()
+    expect(page.locator("#grown-result")).to_contain_text("verified and remembered")
+    headers = {"Authorization": f"Bearer {console.agent['acme-shop']}"}
+    httpx.post(f"{console.base}/v1/actions/orders.get", json={"order_id": "o_1003"}, headers=headers).raise_for_status()
+    page.goto("/console/audit")  # a newer checkpoint, signed on demand
+    page.get_by_role("button", name="Check the log against my last visit").click()
+    expect(page.locator("#grown-result")).to_contain_text("Consistent: the log grew from")
+    # What the browser remembers is the ground truth: a different old root must fail.
+    page.evaluate(
+        """() => { for (const k of Object.keys(localStorage)) {
+             const v = JSON.parse(localStorage.getItem(k)); v.size -= 1; v.root = btoa('x'.repeat(32));
+             localStorage.setItem(k, JSON.stringify(v)); } }"""
+    )
+    page.get_by_role("button", name="Check the log against my last visit").click()
+    expect(page.locator("#grown-result")).to_contain_text("NOT consistent")
+
+
+def test_audit_search_and_attenuation(browser: Browser, console: Console) -> None:
+    page = logged_in(browser, console, "acme-shop", "rita")
+    page.goto("/console/audit")
+    page.get_by_label("Kind").fill("grant.revoked")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table tbody tr")
+    assert all("grant.revoked" in text for text in rows.all_inner_texts())
+    page.goto("/console/grants")
+    page.get_by_label("Token", exact=True).fill(console.agent["acme-shop"])
+    page.get_by_label("Keep only these actions (comma-separated)").fill("orders.get")
+    page.get_by_role("button", name="Attenuate").click()
+    narrowed = page.locator("#narrowed-token").input_value()
+    listed = httpx.get(f"{console.base}/v1/actions", headers={"Authorization": f"Bearer {narrowed}"}).json()
+    assert [a["name"] for a in listed["actions"]] == ["orders.get"]
+    page.get_by_label("Token", exact=True).fill(console.agent["globex-store"])
+    page.get_by_label("Keep only these actions (comma-separated)").fill("orders.get")
+    page.get_by_role("button", name="Attenuate").click()
+    expect(page.get_by_role("alert")).to_contain_text("not a grant of this tenant")
 
 
 def test_another_tenants_pages_are_out_of_reach(browser: Browser, console: Console) -> None:

@@ -205,6 +205,17 @@ async def entries(store: Store, tenant: str, start: int, limit: int) -> list[byt
     return [str(r["body"]).encode() for r in rows]
 
 
+async def search(store: Store, tenant: str, *, kind: str | None, call_id: str | None, limit: int) -> list[bytes]:
+    """Entries of ``kind`` and/or about ``call_id``, newest first (the leaf bytes)."""
+    query = select(audit_entries.c.body).where(audit_entries.c.tenant_id == tenant)
+    if kind:
+        query = query.where(audit_entries.c.kind == kind)
+    if call_id:
+        query = query.where(audit_entries.c.call_id == call_id)
+    rows = await store.fetch_all(query.order_by(audit_entries.c.idx.desc()).limit(limit))
+    return [str(r["body"]).encode() for r in rows]
+
+
 async def indexes_of_call(store: Store, tenant: str, call_id: str) -> list[int]:
     rows = await store.fetch_all(
         select(audit_entries.c.idx)

@@ -203,5 +203,9 @@ class AuditLog:
             for n, body in enumerate(await _log.entries(self.store, tenant, start, limit))
         ]
 
+    async def search(self, tenant: str, *, kind: str | None, call_id: str | None, limit: int) -> list[dict[str, Any]]:
+        bodies = await _log.search(self.store, tenant, kind=kind, call_id=call_id, limit=limit)
+        return [{"index": entry["index"], "entry": entry} for entry in map(orjson.loads, bodies)]
+
     async def indexes_of_call(self, tenant: str, call_id: str) -> list[int]:
         return await _log.indexes_of_call(self.store, tenant, call_id)

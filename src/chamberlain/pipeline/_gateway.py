@@ -205,12 +205,28 @@ class Gateway:
         with tenant_scope(grant.tenant):
             return (await self.audit.checkpoint(grant.tenant)).note
 
+    async def audit_consistency(self, grant: Grant, size1: int, size2: int | None) -> dict[str, Any]:
+        """Proof that the tenant's log of ``size1`` is a prefix of it at ``size2`` (hashes only)."""
+        with tenant_scope(grant.tenant):
+            return await self.audit.consistency(grant.tenant, size1, size2)
+
     async def audit_key(self, grant: Grant) -> str:
         """The log's verifier key, as C2SP tools read it."""
         return str(await self.audit.verifier(grant.tenant))
 
-    async def audit_entries(self, grant: Grant, start: int, limit: int) -> list[dict[str, Any]]:
+    async def audit_search(
+        self, grant: Grant, *, kind: str | None, call_id: str | None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Entries by kind and/or call, newest first, for an ``audit.read`` grant."""
+        self._require_audit_read(grant)
+        with tenant_scope(grant.tenant):
+            return await self.audit.search(grant.tenant, kind=kind, call_id=call_id, limit=limit)
+
+    def _require_audit_read(self, grant: Grant) -> None:
         if not self.reads_audit(grant):
             raise PermissionDenied(f"reading the audit log needs a grant with {READ_AUDIT!r}")
+
+    async def audit_entries(self, grant: Grant, start: int, limit: int) -> list[dict[str, Any]]:
+        self._require_audit_read(grant)
         with tenant_scope(grant.tenant):
             return list(await self.audit.entries(grant.tenant, start, limit))

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...approvals import ApprovalDesk
 from ...errors import ChamberlainError
-from ...grants import Grant
+from ...grants import Grant, attenuate
 from ...limits import Limiter, Rate
 from ...money import Money
 from ...pipeline import Call, Gateway
@@ -110,10 +110,12 @@ class ConsoleRoutes:
             Route("/console/audit", page(self.audit), methods=["GET"]),
             Route("/console/audit/key.txt", page(self.audit_key), methods=["GET"]),
             Route("/console/audit/export.jsonl", page(self.audit_export), methods=["GET"]),
+            Route("/console/audit/consistency.json", page(self.audit_consistency), methods=["GET"]),
             Route("/console/audit/{index:int}", page(self.entry), methods=["GET"]),
             Route("/console/audit/{index:int}/proof.json", page(self.entry_proof), methods=["GET"]),
             Route("/console/grants", page(self.grants), methods=["GET"]),
             Route("/console/grants/issue", page(self.issue_grant), methods=["POST"]),
+            Route("/console/grants/attenuate", page(self.attenuate_grant), methods=["POST"]),
             Route("/console/grants/{grant_id}/revoke", page(self.revoke_grant), methods=["POST"]),
             Route("/console/policies", page(self.policy_page), methods=["GET"]),
             Route("/console/policies/test", page(self.policy_test), methods=["POST"]),
@@ -250,13 +252,29 @@ class ConsoleRoutes:
         return self.render(request, "call.html", visit=visit, call=record, stages=_waterfall(record.get("timings_ms") or {}))
 
     async def audit(self, request: Request, visit: Visit) -> Response:
+        params = request.query_params
         checkpoint = await self.gateway.audit_checkpoint(visit.grant)
         size = int(checkpoint.split("\n")[1])
-        start = max(0, min(int(request.query_params.get("from", max(0, size - 25))), max(0, size - 1)))
-        entries = await self.gateway.audit_entries(visit.grant, start, 25)
+        kind, call_id = (params.get("kind") or "").strip(), (params.get("call") or "").strip()
+        if kind or call_id:
+            entries = await self.gateway.audit_search(visit.grant, kind=kind or None, call_id=call_id or None)
+            start = None
+        else:
+            first = params.get("from", "")
+            start = max(0, min(int(first) if first.isdigit() else size - 25, size - 1))
+            entries = list(reversed(await self.gateway.audit_entries(visit.grant, start, 25)))
+        searched = {"kind": kind, "call": call_id}
         return self.render(
-            request, "audit.html", visit=visit, checkpoint=checkpoint, size=size, entries=list(reversed(entries)), start=start
+            request, "audit.html", visit=visit, checkpoint=checkpoint, size=size, entries=entries, start=start, searched=searched
         )
+
+    async def audit_consistency(self, request: Request, visit: Visit) -> Response:
+        """For the browser's own check that the log only grew since it last looked."""
+        sizes = [request.query_params.get(n, "") for n in ("from", "to")]
+        if not all(s.isdigit() for s in sizes):
+            return PlainTextResponse("from and to must be whole numbers", 400, headers=HEADERS)
+        found = await self.gateway.audit_consistency(visit.grant, int(sizes[0]), int(sizes[1]))
+        return Response(orjson.dumps(found), media_type="application/json", headers=HEADERS)
 
     async def entry(self, request: Request, visit: Visit) -> Response:
         found = await self.gateway.audit_entry(visit.grant, request.path_params["index"], proof=False)
@@ -282,13 +300,23 @@ class ConsoleRoutes:
         disposition = {"Content-Disposition": f'attachment; filename="audit-{grant.tenant}.jsonl"'}
         return StreamingResponse(lines(), media_type="application/jsonl", headers={**HEADERS, **disposition})
 
-    async def grants(self, request: Request, visit: Visit, issued: Any = None, error: Any = None) -> Response:
+    async def grants(
+        self, request: Request, visit: Visit, issued: Any = None, error: Any = None, narrowed: str | None = None
+    ) -> Response:
         status = request.query_params.get("status") or "active"
         listing = await self._governed(visit, "grants.list", {"status": status if status != "all" else None})
         rows = listing.result["grants"] if listing.error is None else []
         refused = listing.error.to_problem() if listing.error is not None else None
         return self.render(
-            request, "grants.html", visit=visit, grants=rows, status=status, refused=refused, issued=issued, error=error
+            request,
+            "grants.html",
+            visit=visit,
+            grants=rows,
+            status=status,
+            refused=refused,
+            issued=issued,
+            error=error,
+            narrowed=narrowed,
         )
 
     async def issue_grant(self, request: Request, visit: Visit) -> Response:
@@ -307,6 +335,29 @@ class ConsoleRoutes:
         if outcome.pending:
             return await self.grants(request, visit, error={"title": "Waiting for approval", "detail": "see Approvals"})
         return await self.grants(request, visit, issued=outcome.result)
+
+    async def attenuate_grant(self, request: Request, visit: Visit) -> Response:
+        """Narrow a token of this tenant, offline (no call, nothing recorded: attenuation
+        needs only the token and the tenant's public key, and can only take rights away)."""
+        form = await request.form()
+        token = str(form.get("token", "")).strip()
+        try:
+            key = await self.gateway.authority.key_of(token)
+            if key.tenant != visit.grant.tenant:
+                raise ValueError("that is not a grant of this tenant")
+            ttl = _int(form, "ttl_seconds", 0)
+            narrowed = attenuate(
+                token,
+                key.public_key,
+                actions=[a.strip() for a in str(form.get("actions", "")).split(",") if a.strip()] or None,
+                ttl=timedelta(seconds=ttl) if ttl else None,
+                delegate_to=str(form.get("to", "")).strip() or None,
+                constraints=[c.strip() for c in str(form.get("constraints", "")).splitlines() if c.strip()],
+            )
+        except (ValueError, ChamberlainError) as err:
+            detail = err.detail if isinstance(err, ChamberlainError) else str(err)
+            return await self.grants(request, visit, error={"title": "Not attenuated", "detail": detail})
+        return await self.grants(request, visit, narrowed=narrowed)
 
     async def revoke_grant(self, request: Request, visit: Visit) -> Response:
         form = await request.form()

@@ -81,4 +81,4 @@ class AuditRoutes:
         size1 = _int(request, "from", low=1)
         if size1 is None:
             raise BadRequest("from (the older tree size) is required", parameter="from")
-        return JSONResponse(await self.gateway.audit.consistency(grant.tenant, size1, _int(request, "to", low=1)))
+        return JSONResponse(await self.gateway.audit_consistency(grant, size1, _int(request, "to", low=1)))

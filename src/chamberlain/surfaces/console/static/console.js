@@ -63,3 +63,34 @@ if (verifyButton) {
       : `Not verified: ${outcome.problem}`;
   });
 }
+
+const grownButton = document.getElementById("grown-button");
+if (grownButton) {
+  grownButton.addEventListener("click", async () => {
+    const { verifyCheckpoint, verifyConsistency, b64decode, b64encode } = await import("./verify.js");
+    const result = document.getElementById("grown-result");
+    const say = (ok, text) => { result.className = ok ? "ok" : "bad"; result.textContent = text; };
+    try {
+      const key = (await (await fetch("/console/audit/key.txt", { credentials: "same-origin" })).text()).trim();
+      const note = document.getElementById("checkpoint").textContent;
+      const now = await verifyCheckpoint(note, key);
+      const slot = `chamberlain-audit:${now.origin}`;
+      const last = JSON.parse(localStorage.getItem(slot) || "null");
+      const remember = () => localStorage.setItem(slot, JSON.stringify({ size: Number(now.size), root: b64encode(now.root) }));
+      if (!last) { remember(); return say(true, `Checkpoint of ${now.size} entries verified and remembered: next time this browser checks the log grew from it.`); }
+      if (last.size > Number(now.size)) return say(false, `NOT consistent: the log has ${now.size} entries, fewer than the ${last.size} you saw.`);
+      let ok;
+      if (last.size === Number(now.size)) {
+        ok = b64encode(now.root) === last.root;
+      } else {
+        const proof = await (await fetch(`/console/audit/consistency.json?from=${last.size}&to=${now.size}`, { credentials: "same-origin" })).json();
+        ok = await verifyConsistency(last.size, Number(now.size), (proof.proof || []).map(b64decode), b64decode(last.root), now.root);
+      }
+      if (!ok) return say(false, `NOT consistent: the log of ${now.size} entries does not extend the ${last.size} you saw. Keep this page and report it.`);
+      remember();
+      say(true, `Consistent: the log grew from ${last.size} to ${now.size} entries, and nothing you saw before was changed.`);
+    } catch (err) {
+      say(false, `Could not check: ${err.message}`);
+    }
+  });
+}
