@@ -108,8 +108,18 @@ __all__ = [
     "RevertWindowClosed",
     "RevocationUnavailable",
     "SlowConsumer",
+    "ToolDefinitionChanged",
     "UnknownAction",
     "UnknownEventType",
+    "UpstreamConflict",
+    "UpstreamDenied",
+    "UpstreamError",
+    "UpstreamFailed",
+    "UpstreamNotFound",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
     "all_error_types",
     "catalogue",
 ]
@@ -506,6 +516,89 @@ class SlowConsumer(ChamberlainError):
     advice = "Read faster, or filter by type or subject; reconnect with `Last-Event-ID` set to the last `id` you got to resume."
     status = 503
     retryable = True
+
+
+class UpstreamError(ChamberlainError):
+    """A proxied action's upstream (an API or MCP server the gateway governs) did not do
+    what was asked. ``upstream_status`` keeps the upstream's own HTTP status, if any."""
+
+    code = "upstream-error"
+    title = "The upstream failed"
+    advice = "Base class; not sent on its own."
+    status = 502
+
+
+class UpstreamFailed(UpstreamError):
+    code = "upstream-failed"
+    title = "The upstream answered with an error"
+    advice = "Retry later with backoff if the operation is idempotent; `upstream_status` is what the upstream said."
+    status = 502
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream-timeout"
+    title = "The upstream did not answer in time"
+    advice = (
+        "Retry later with the same idempotency key: the upstream may or may not have acted. "
+        "Check the call's record before repeating a non-idempotent operation."
+    )
+    status = 504
+    retryable = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream-unavailable"
+    title = "The upstream is unavailable"
+    advice = "Retry after `retry_after` seconds: the gateway stopped sending to it after repeated failures (circuit open)."
+    status = 503
+    retryable = True
+
+
+class UpstreamRejected(UpstreamError):
+    code = "upstream-rejected"
+    title = "The upstream refused the request"
+    advice = "Change the request: the upstream judged it invalid (`upstream_status` and `upstream_detail` say how)."
+    status = 422
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "upstream-not-found"
+    title = "The upstream has no such resource"
+    advice = "Check the identifiers you sent; the upstream answered 404."
+    status = 404
+
+
+class UpstreamConflict(UpstreamError):
+    code = "upstream-conflict"
+    title = "The upstream reported a conflict"
+    advice = "Read the resource's current state, then decide; the upstream answered 409 or 412."
+    status = 409
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "upstream-rate-limited"
+    title = "The upstream is limiting requests"
+    advice = "Retry after `retry_after` seconds."
+    status = 429
+    retryable = True
+
+
+class UpstreamDenied(UpstreamError):
+    code = "upstream-denied"
+    title = "The upstream refused the gateway's credentials"
+    advice = "Not something the agent can fix: the operator must update the credentials configured for this upstream."
+    status = 502
+
+
+class ToolDefinitionChanged(ChamberlainError):
+    code = "tool-definition-changed"
+    title = "The upstream tool changed since it was approved"
+    advice = (
+        "Not served until an operator reviews the new definition (`chamberlain proxy approve`): "
+        "a tool's name, description or schema changed upstream after review."
+    )
+    status = 409
 
 
 class ActionError(Exception):

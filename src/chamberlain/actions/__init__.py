@@ -1,7 +1,7 @@
 """Declaring actions: the registry (Surface), contracts and risk classes."""
 
 from ._action import Action, Handler
-from ._contract import SECRET, Contract, build_contract
+from ._contract import SECRET, Contract, build_contract, schema_contract
 from ._risk import RISK_CLASSES, RiskClass, mcp_hints
 from ._surface import ACTION_NAME, Declared, Surface
 from ._undo import REVERT_SUFFIX, Original, Undo
@@ -21,4 +21,5 @@ __all__ = [
     "Undo",
     "build_contract",
     "mcp_hints",
+    "schema_contract",
 ]

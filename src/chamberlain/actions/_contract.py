@@ -10,9 +10,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..content import Content
 from ..context import Context
@@ -122,3 +124,51 @@ def build_contract(fn: Callable[..., Any], model_name: str) -> Contract:
         secret_inputs=_secret_fields(input_schema),
         secret_outputs=_secret_fields(schema),
     )
+
+
+class _SchemaInput(BaseModel):
+    """Arguments held to a JSON Schema rather than type hints (proxied actions): every
+    argument is kept as given, once the schema accepts the whole object."""
+
+    model_config = ConfigDict(extra="allow")
+    _validator: ClassVar[Draft202012Validator]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _against_schema(cls, data: Any) -> Any:
+        problems = sorted(cls._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    {
+                        "type": PydanticCustomError("schema", "{message}", {"message": e.message[:300]}),
+                        "loc": tuple(e.absolute_path),
+                        "input": None,
+                    }
+                    for e in problems[:20]
+                ],
+            )
+        return data
+
+
+def schema_contract(input_schema: dict[str, Any], output_schema: dict[str, Any] | None, model_name: str) -> Contract:
+    """A contract from JSON Schemas (an upstream's OpenAPI operation or MCP tool). The
+    input must be an object; unless the schema says otherwise, unknown top-level fields
+    are refused, as on native actions. The output is passed through (the upstream
+    answers for it) and published with its schema."""
+    schema = {k: v for k, v in input_schema.items() if k != "$schema"}
+    if schema.get("type", "object") != "object":
+        raise TypeError(f"{model_name}: an input schema must describe an object")
+    schema = {"type": "object", **schema}
+    schema.setdefault("properties", {})
+    schema.setdefault("additionalProperties", False)
+    Draft202012Validator.check_schema(schema)
+    model = create_model(model_name, __base__=_SchemaInput)
+    model._validator = Draft202012Validator(schema)
+    published = {"$schema": JSON_SCHEMA_DIALECT, **schema}
+    if output_schema is None:
+        return Contract(model, published, TypeAdapter(Any), None, False, "ctx", secret_inputs=_secret_fields(schema))
+    wraps = output_schema.get("type") != "object"
+    out = {"type": "object", "properties": {"result": output_schema}, "required": ["result"]} if wraps else output_schema
+    return Contract(model, published, TypeAdapter(Any), out, wraps, "ctx", secret_inputs=_secret_fields(schema))

@@ -124,6 +124,16 @@ class Surface:
 
         return register
 
+    def add(self, action: Action) -> None:
+        """Register an action built elsewhere (a proxied upstream operation or tool), held
+        to the same naming and risk rules as a declared one."""
+        if not ACTION_NAME.match(action.name):
+            raise ValueError(f"action name {action.name!r} must be dotted lower-case, like 'orders.refund'")
+        if action.risk not in RISK_CLASSES:
+            raise ValueError(f"risk {action.risk!r} is not one of {', '.join(RISK_CLASSES)}")
+        self._claim_name(action.name)
+        self._actions[action.name] = action
+
     def undo(
         self,
         name: str,

@@ -232,6 +232,8 @@ class Execute:
             result = action.contract.dump_output(value)
         except ActionError as err:
             raise _HandlerFailed(ActionFailed(err.message, reason=err.code, **err.extra)) from err
+        except ChamberlainError as err:  # a gateway problem type raised on purpose (a proxied upstream's refusal)
+            raise _HandlerFailed(err) from err
         except TimeoutError as err:
             raise _HandlerFailed(InternalError(f"{action.name} did not finish within {self._timeout:g}s")) from err
         except ValidationError as err:
