@@ -83,6 +83,12 @@ class Settings:
         "Base URL clients reach the gateway at (behind a proxy); default: taken from each request.",
         "CHAMBERLAIN_PUBLIC_URL",
     )
+    proxy_config: Path | None = _setting(
+        None,
+        "A TOML file of upstreams to govern: [[openapi]] REST APIs (from their OpenAPI) and [[mcp]] servers; "
+        "each becomes actions under its name. Secrets come from the environment (${VAR}), never the file.",
+        "CHAMBERLAIN_PROXY_CONFIG",
+    )
     store_tenant: str | None = _setting(
         None,
         "The tenant whose storefront the root discovery documents (/.well-known/acp.json, "
