@@ -38,6 +38,7 @@ from .metrics import CONTENT_TYPE_LATEST as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
+from .proxy import Proxies, load_proxy_config
 from .store import Store, make_store
 from .surfaces.console import ConsolePeople, ConsoleRoutes
 from .surfaces.mcp import McpGate, McpSurface
@@ -108,6 +109,9 @@ class Runtime:
         self.approvals = Approvals(self.store, self.keys, self.roles, default_ttl_s=settings.approval_ttl_s)
         self.webhooks = Webhooks(self.store, self.keys, allow_private=settings.webhook_allow_private)
         self.commerce = Commerce(self.store, self.keys, settings.public_url or f"http://{settings.host}:{settings.port}")
+        self.proxies = Proxies(load_proxy_config(settings.proxy_config) if settings.proxy_config else None)
+        if len(self.proxies.surface):
+            surface = surface.including(self.proxies.surface)
         # Grant, policy, webhook and catalog management are governed like any business action.
         self.surface = served_surface(surface, self.authority, lambda: self.policies, self.webhooks, self.commerce)
         self.policies = PolicyBook(
@@ -239,6 +243,7 @@ class Runtime:
             await self.limiter.close()
         if isinstance(self.events.bus, NatsBus):
             await self.events.bus.close()
+        await self.proxies.close()
         if self._own_provider and self.tracer_provider is not None:
             self.tracer_provider.shutdown()  # flushes the spans still batched
 

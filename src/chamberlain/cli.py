@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .app import Runtime, create_app
-from .commands import approvals, audit, catalog, check, claims, cluster, console, limits, policy, revert, role, webhooks
+from .commands import approvals, audit, catalog, check, claims, cluster, console, limits, policy, proxy, revert, role, webhooks
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
@@ -434,6 +434,7 @@ main.add_command(cluster)
 main.add_command(claims)
 main.add_command(catalog)
 main.add_command(console)
+main.add_command(proxy)
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 """Command groups of the ``chamberlain`` CLI beyond serving: policies, roles, approvals,
-audit, catalog export, claims, console users, limits, webhooks, reverts, and the services a gateway depends on."""
+audit, catalog export, claims, console users, proxies, limits, webhooks, reverts, and the services a gateway depends on."""
 
 from .approvals import approvals
 from .audit import audit
@@ -8,6 +8,7 @@ from .claims import claims
 from .console import console
 from .limits import limits
 from .policy import policy
+from .proxy import proxy
 from .reverts import revert
 from .role import role
 from .services import check, cluster
@@ -23,6 +24,7 @@ __all__ = [
     "console",
     "limits",
     "policy",
+    "proxy",
     "revert",
     "role",
     "webhooks",

@@ -161,8 +161,29 @@ def action_shape(action: Action, surface: Surface) -> ActionShape:
 
 
 def _money_argument(action: Action) -> str | None:
+    """The argument that carries the amount: a ``Money`` field on a declared action, or,
+    on an action held to a JSON Schema (a proxied upstream), a property shaped like one
+    (an object with an integer ``amount_minor`` and a string ``currency``, both required)."""
     money = [n for n, f in action.contract.input_model.model_fields.items() if _is_money(f.annotation)]
-    return money[0] if money else None
+    if money:
+        return money[0]
+    properties = action.contract.input_schema.get("properties", {})
+    shaped = [name for name, schema in properties.items() if _money_shaped(schema)]
+    return shaped[0] if shaped else None
+
+
+def _money_shaped(schema: Any) -> bool:
+    if isinstance(schema, dict) and "anyOf" in schema:  # optional: [money, null]
+        options = [s for s in schema["anyOf"] if not (isinstance(s, dict) and s.get("type") == "null")]
+        return len(options) == 1 and _money_shaped(options[0])
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return False
+    props, required = schema.get("properties", {}), set(schema.get("required", []))
+    return (
+        props.get("amount_minor", {}).get("type") == "integer"
+        and props.get("currency", {}).get("type") == "string"
+        and {"amount_minor", "currency"} <= required
+    )
 
 
 def _is_money(annotation: Any) -> bool:

@@ -2,6 +2,25 @@
 put behind the gateway as actions, with every rule native actions have."""
 
 from ._breaker import CircuitBreaker
+from ._compensation import UndoOperation
+from ._config import ProxyConfig, ProxyConfigError, load_proxy_config
+from ._openapi import openapi_actions
+from ._served import Proxies
+from ._spec import OpenApiError, load_spec
 from ._upstream import RETRYABLE_STATUSES, HttpUpstream, UpstreamPolicy, problem_for
 
-__all__ = ["RETRYABLE_STATUSES", "CircuitBreaker", "HttpUpstream", "UpstreamPolicy", "problem_for"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "CircuitBreaker",
+    "HttpUpstream",
+    "OpenApiError",
+    "Proxies",
+    "ProxyConfig",
+    "ProxyConfigError",
+    "UndoOperation",
+    "UpstreamPolicy",
+    "load_proxy_config",
+    "load_spec",
+    "openapi_actions",
+    "problem_for",
+]

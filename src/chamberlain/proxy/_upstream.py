@@ -102,6 +102,12 @@ class HttpUpstream:
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(self.policy.max_concurrency)
 
+    @property
+    def header_names(self) -> frozenset[str]:
+        """The headers the gateway sets for this upstream (its credentials), lower-case:
+        never something an agent's arguments may set."""
+        return frozenset(name.lower() for name in self._headers)
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             limits = httpx.Limits(max_connections=self.policy.max_concurrency)

@@ -1,0 +1,94 @@
+"""``chamberlain proxy``: put an existing API or MCP server behind the gateway.
+
+``proxy openapi`` reads a spec and shows the actions its operations become, with their
+risk classes; with ``--config`` it also records the upstream in the proxy configuration
+file that ``chamberlain serve`` reads (``CHAMBERLAIN_PROXY_CONFIG``). Credentials are
+written as ``${VAR}`` references, never as values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..proxy import HttpUpstream, OpenApiError, ProxyConfigError, load_proxy_config, openapi_actions
+
+
+@click.group()
+def proxy() -> None:
+    """Govern existing REST APIs (OpenAPI) and MCP servers."""
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key or not item:
+            raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint=what)
+        out[key.strip()] = item.strip()
+    return out
+
+
+def _toml(value: object) -> str:
+    """A TOML value: JSON's strings and arrays are TOML's; tables are written inline."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+@proxy.command("openapi")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--base-url", required=True, help="Where the upstream API is, e.g. https://billing.internal.")
+@click.option("--name", required=True, help="The upstream's name: its actions are <name>.<operation>.")
+@click.option("--include", multiple=True, help="Only these operations: operationId or 'METHOD /path' glob (repeatable).")
+@click.option("--risk", multiple=True, help="Override a risk class: operationId=money (repeatable).")
+@click.option("--undo", multiple=True, help="Declare a compensation: operationId=compensatingOperationId (repeatable).")
+@click.option("--header", "headers", multiple=True, help="A credential header: Name=${ENV_VAR} (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Add the upstream to this file.")
+def proxy_openapi(
+    spec: Path,
+    base_url: str,
+    name: str,
+    include: tuple[str, ...],
+    risk: tuple[str, ...],
+    undo: tuple[str, ...],
+    headers: tuple[str, ...],
+    config_file: Path | None,
+) -> None:
+    """Show the actions SPEC's operations become; with --config, serve them from now on."""
+    header_map = _pairs(headers, "--header")
+    if any("${" not in v for v in header_map.values()):
+        raise click.BadParameter("give credentials as ${ENV_VAR} references, never their values", param_hint="--header")
+    risks, undos = _pairs(risk, "--risk"), _pairs(undo, "--undo")
+    try:
+        upstream = HttpUpstream(name, base_url, headers={k: "" for k in header_map})
+        actions = openapi_actions(spec, upstream, namespace=name, include=list(include) or None, risk=risks, undo=undos)
+    except (OpenApiError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    for action in actions:
+        retried = "retried" if action.idempotent else "not retried"
+        click.echo(f"{action.name:40} {action.risk:12} {retried:12} {action.title or ''}")
+    if config_file is None:
+        click.echo(f"\n{len(actions)} actions. Add --config FILE to serve them (CHAMBERLAIN_PROXY_CONFIG=FILE).")
+        return
+    entry = {"name": name, "spec": str(spec.resolve()), "base_url": base_url}
+    lines = [f"{k} = {_toml(v)}" for k, v in entry.items()]
+    for key, value in (("include", list(include)), ("headers", header_map), ("risk", risks), ("undo", undos)):
+        if value:
+            lines.append(f"{key} = {_toml(value)}")
+    before = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    config_file.write_text(before + ("\n" if before else "") + "[[openapi]]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        load_proxy_config(config_file, {k: "" for k in _env_names(header_map)})
+    except ProxyConfigError as err:
+        config_file.write_text(before, encoding="utf-8")  # leave the file as it was
+        raise click.ClickException(str(err)) from err
+    click.echo(f"\nadded {name} to {config_file}: run chamberlain serve with CHAMBERLAIN_PROXY_CONFIG={config_file}")
+
+
+def _env_names(headers: dict[str, str]) -> set[str]:
+    import re
+
+    return {m for v in headers.values() for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", v)}

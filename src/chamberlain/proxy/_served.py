@@ -1,0 +1,34 @@
+"""The upstreams one gateway governs, built from its proxy configuration file.
+
+OpenAPI upstreams become actions when the gateway is built (reading a spec needs no
+network); MCP upstreams are asked for their tools when it opens. Either way the actions
+join the gateway's one surface, and from then on nothing distinguishes them from native
+ones: grants, policy, approvals, limits, idempotency, audit, events and tracing apply.
+"""
+
+from __future__ import annotations
+
+from ..actions import Surface
+from ._config import ProxyConfig
+from ._openapi import openapi_actions
+from ._upstream import HttpUpstream
+
+__all__ = ["Proxies"]
+
+
+class Proxies:
+    def __init__(self, config: ProxyConfig | None) -> None:
+        self.config = config or ProxyConfig()
+        self.surface = Surface("chamberlain-proxy", description="Operations of the upstream APIs this gateway governs.")
+        self.http: list[HttpUpstream] = []
+        for entry in self.config.openapi:
+            upstream = HttpUpstream(entry.name, entry.base_url, headers=entry.headers, policy=entry.policy)
+            self.http.append(upstream)
+            for action in openapi_actions(
+                entry.spec, upstream, namespace=entry.name, include=entry.include, risk=entry.risk, undo=entry.undo
+            ):
+                self.surface.add(action)
+
+    async def close(self) -> None:
+        for upstream in self.http:
+            await upstream.close()
