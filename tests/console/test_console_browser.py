@@ -2,13 +2,17 @@
 log in, watch a parked call appear live, approve it, see the agent's result, verify
 its audit entry in the browser; and a person of one tenant cannot reach another's pages.
 
-Screenshots of the main pages are written to docs/images/ as the tests pass through them.
+Screenshots of the main pages are taken as the tests pass through them, and written to
+docs/images/ when ``CHAMBERLAIN_SCREENSHOTS=docs`` is set (else to a temporary folder, so
+an ordinary run leaves the checkout as it was).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +28,8 @@ from tests.conftest import make_runtime
 from tests.helpers import free_port, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+SHOTS = DOCS_IMAGES if os.environ.get("CHAMBERLAIN_SCREENSHOTS") == "docs" else Path(tempfile.gettempdir()) / "chamberlain-shots"
 PASSWORD = "correct horse battery staple"
 BIG_REFUND = {"order_id": "o_1006", "amount": {"amount_minor": 12_000, "currency": "EUR"}, "reason": "parcel lost in transit"}
 
