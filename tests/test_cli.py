@@ -84,7 +84,7 @@ def test_grant_issue_errors_are_clean(data: Path, args: list[str], message: str)
 
 def test_db_upgrade_and_call_show(data: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(data))
-    assert "revision 0017" in result.output  # type: ignore[attr-defined]
+    assert "revision 0018" in result.output  # type: ignore[attr-defined]
     missing = CliRunner().invoke(main, ["call", "show", "call_nope", "--tenant", "acme", "--data-dir", str(data)])
     assert missing.exit_code != 0 and "no call" in missing.output
 
@@ -148,7 +148,7 @@ def test_check_reports_the_database_and_changes_nothing(tmp_path: Path) -> None:
     assert not inspect(create_engine(database)).get_table_names()  # it migrated nothing
     assert runner.invoke(main, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
     ready = runner.invoke(main, ["check", "--data-dir", str(data)])
-    assert ready.exit_code == 0 and "ok    database" in ready.output and "schema at 0017" in ready.output
+    assert ready.exit_code == 0 and "ok    database" in ready.output and "schema at 0018" in ready.output
     unreachable = CliRunner().invoke(
         main, ["check", "--data-dir", str(data)], env={"CHAMBERLAIN_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
     )

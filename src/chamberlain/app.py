@@ -180,10 +180,21 @@ class Runtime:
             await self.events.bus.connect()
         for hook in self.surface.startup_hooks:
             await hook(store)
+        await self._add_upstream_tools()
         await self.commerce.claims.keys.ensure()  # tenants made before claims existed
         self._opened = True
         if self.settings.policy_dir is not None:
             await self.load_policy_dir()
+
+    async def _add_upstream_tools(self) -> None:
+        """MCP upstreams' approved tools join the surface before anything is served, and
+        the policy parts learn them (their schemas are compiled from the actions)."""
+        added = await self.proxies.discover(self.store)
+        for action in added:
+            self.surface.add(action)
+        if added:
+            self.engine.refresh()
+            self.policies.relearn()
 
     async def load_policy_dir(self) -> dict[str, int]:
         """Publish ``<policy_dir>/<tenant>/*.cedar`` for every tenant whose files changed."""

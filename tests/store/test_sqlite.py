@@ -16,7 +16,7 @@ async def test_migrations_match_the_metadata(tmp_path: Path) -> None:
         for table in metadata.sorted_tables:
             columns = {c["name"] for c in inspector.get_columns(table.name)}
             assert columns == {c.name for c in table.columns}, table.name
-        assert current_revision(store.engine) == "0017"
+        assert current_revision(store.engine) == "0018"
     finally:
         await store.close()
 

@@ -1,4 +1,5 @@
-"""``chamberlain proxy``: put an existing API or MCP server behind the gateway.
+"""``chamberlain proxy``: put an existing API or MCP server behind the gateway, and
+review the tools of upstream MCP servers that changed since they were approved.
 
 ``proxy openapi`` reads a spec and shows the actions its operations become, with their
 risk classes; with ``--config`` it also records the upstream in the proxy configuration
@@ -8,12 +9,20 @@ written as ``${VAR}`` references, never as values.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
-from ..proxy import HttpUpstream, OpenApiError, ProxyConfigError, load_proxy_config, openapi_actions
+from ..proxy import HttpUpstream, OpenApiError, ProxyConfigError, ToolPins, load_proxy_config, openapi_actions
+from ..store import make_store
+from ._shared import _settings, data_dir_option
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -89,6 +98,49 @@ def proxy_openapi(
 
 
 def _env_names(headers: dict[str, str]) -> set[str]:
-    import re
-
     return {m for v in headers.values() for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", v)}
+
+
+async def _with_pins(data_dir: Path | None, work: Callable[[ToolPins], Awaitable[T]]) -> T:
+    """The pins in the gateway's store, without starting a gateway (no upstream is asked)."""
+    settings = _settings(data_dir)
+    store = make_store(settings.store_url, tenant_databases=settings.tenant_databases)
+    store.migrate()
+    await store.open()
+    try:
+        return await work(ToolPins(store))
+    finally:
+        await store.close()
+
+
+@proxy.command("pending")
+@click.argument("upstream", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the definitions side by side as JSON.")
+@data_dir_option
+def proxy_pending(upstream: str | None, as_json: bool, data_dir: Path | None) -> None:
+    """Upstream MCP tools that changed (or appeared) since they were approved: not served until approved."""
+    rows = asyncio.run(_with_pins(data_dir, lambda pins: pins.pending(upstream)))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("nothing waits for approval")
+    for row in rows:
+        click.echo(f"{row['upstream']}/{row['tool']}  {row['kind']}  pending {row['pending_hash']}")
+    if rows:
+        click.echo("\nreview with --json, then: chamberlain proxy approve UPSTREAM TOOL --hash PENDING_HASH --by human:you")
+
+
+@proxy.command("approve")
+@click.argument("upstream")
+@click.argument("tool")
+@click.option("--hash", "digest", required=True, help="The pending hash you reviewed (from proxy pending).")
+@click.option("--by", required=True, help="Who approves, e.g. human:rita.")
+@data_dir_option
+def proxy_approve(upstream: str, tool: str, digest: str, by: str, data_dir: Path | None) -> None:
+    """Approve a tool's new definition; a running gateway serves it from its next call (a new tool: after a restart)."""
+    try:
+        asyncio.run(_with_pins(data_dir, lambda pins: pins.approve(upstream, tool, by=by, digest=digest)))
+    except (LookupError, ValueError) as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    click.echo(f"approved {upstream}/{tool} ({digest}) by {by}")

@@ -63,10 +63,17 @@ class PolicyBook:
         self.store = store
         self.surface = surface
         self.refresh_s = refresh_s
-        self.default = compile_policies(default_files(threshold_minor), surface, version=0)
+        self.threshold_minor = threshold_minor
         self._cache: dict[str, _Cached] = {}
+        self.relearn()
         self.events: Any = None
         """The ``EventHub`` that announces new versions (set by the runtime)."""
+
+    def relearn(self) -> None:
+        """Compile the defaults against the surface's actions again and forget compiled
+        tenant sets (after upstream tools joined the surface at start)."""
+        self.default = compile_policies(default_files(self.threshold_minor), self.surface, version=0)
+        self._cache.clear()
 
     def compile(self, files: dict[str, str], version: int = 0) -> PolicySet:
         """Validate ``files`` against this gateway's actions (raises PolicyInvalid)."""

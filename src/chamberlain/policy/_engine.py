@@ -93,9 +93,14 @@ class PolicyEngine:
 
     def __init__(self, surface: Surface) -> None:
         self.surface = surface
-        self._shapes: dict[str, ActionShape] = {a.name: action_shape(a, surface) for a in surface}
-        self._actions = cedarpy.Entities.from_json_str(orjson.dumps(action_entities(surface)).decode())
         self._entities: OrderedDict[str, cedarpy.Entities] = OrderedDict()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Learn the surface's actions again (after upstream tools joined it at start)."""
+        self._shapes: dict[str, ActionShape] = {a.name: action_shape(a, self.surface) for a in self.surface}
+        self._actions = cedarpy.Entities.from_json_str(orjson.dumps(action_entities(self.surface)).decode())
+        self._entities.clear()
 
     def request(
         self,

@@ -66,6 +66,8 @@ class McpConfig:
     headers: dict[str, str] = field(default_factory=dict)
     risk: dict[str, str] = field(default_factory=dict)
     policy: UpstreamPolicy = field(default_factory=UpstreamPolicy)
+    rediscover_s: float = 60.0
+    """List the upstream's tools again at most this often (and whenever it says they changed)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ def load_proxy_config(path: Path, environ: dict[str, str] | None = None) -> Prox
         name = _entry_name(entry, where, seen)
         policy = _policy(entry, where)
         url, command = entry.pop("url", None), entry.pop("command", None)
+        rediscover_s = entry.pop("rediscover_s", 60.0)
+        if not isinstance(rediscover_s, int | float) or rediscover_s < 0:
+            raise ProxyConfigError(f"{where}: rediscover_s must be a number of seconds")
         if (url is None) == (command is None):
             raise ProxyConfigError(f"{where}: give either url (Streamable HTTP) or command (stdio)")
         if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
@@ -167,6 +172,7 @@ def load_proxy_config(path: Path, environ: dict[str, str] | None = None) -> Prox
             _strings(entry, "headers", where),
             _strings(entry, "risk", where),
             policy,
+            float(rediscover_s),
         )
         if entry:
             raise ProxyConfigError(f"{where}: unknown keys {sorted(entry)}")

@@ -8,9 +8,13 @@ ones: grants, policy, approvals, limits, idempotency, audit, events and tracing 
 
 from __future__ import annotations
 
-from ..actions import Surface
+from ..actions import Action, Surface
+from ..store import Store
 from ._config import ProxyConfig
+from ._mcp import mcp_actions
+from ._mcp_client import McpUpstream
 from ._openapi import openapi_actions
+from ._pins import ToolPins
 from ._upstream import HttpUpstream
 
 __all__ = ["Proxies"]
@@ -29,6 +33,28 @@ class Proxies:
             ):
                 self.surface.add(action)
 
+        self.mcp = [
+            McpUpstream(
+                c.name,
+                c.name,
+                url=c.url,
+                command=c.command,
+                env=c.env,
+                headers=c.headers,
+                policy=c.policy,
+                risk=c.risk,
+                rediscover_s=c.rediscover_s,
+            )
+            for c in self.config.mcp
+        ]
+
+    async def discover(self, store: Store) -> list[Action]:
+        """The approved tools of every MCP upstream, as actions (pinned in ``store``)."""
+        pins = ToolPins(store)
+        return [action for upstream in self.mcp for action in await mcp_actions(upstream, pins)]
+
     async def close(self) -> None:
         for upstream in self.http:
             await upstream.close()
+        for mcp in self.mcp:
+            await mcp.close()

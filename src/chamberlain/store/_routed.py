@@ -53,8 +53,9 @@ __all__ = [
     "tenant_transaction",
 ]
 
-CONTROL_TABLES = frozenset({"tenants", "tenant_keys", "oauth_clients"})
-"""Tables kept in the home database whatever the placement: looked up before a tenant is known."""
+CONTROL_TABLES = frozenset({"tenants", "tenant_keys", "oauth_clients", "upstream_tools"})
+"""Tables kept in the home database whatever the placement: looked up before a tenant is
+known, or the operator's rather than a tenant's (the pins of upstream MCP tools)."""
 
 DIRECTORY_TTL_S = 5.0
 """How long the list of tenants (whose silos a sweep visits) is reused before it is read again."""

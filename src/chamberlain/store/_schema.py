@@ -422,3 +422,22 @@ console_sessions = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=False),
 )
+
+# Governed MCP upstreams (proxy/): the tool definitions an operator approved, pinned by
+# hash. The gateway operator's data, not a tenant's: no tenant_id, kept in the shared
+# (home) database, since every tenant is served the same upstream tools.
+upstream_tools = Table(
+    "upstream_tools",
+    metadata,
+    Column("upstream", String(64), primary_key=True),
+    Column("tool", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("definition_hash", String(80), nullable=True),
+    Column("definition", JSON, nullable=True),
+    Column("pending_hash", String(80), nullable=True),
+    Column("pending_definition", JSON, nullable=True),
+    Column("approved_by", String(200), nullable=True),
+    Column("approved_at", String(32), nullable=True),
+    Column("first_seen_at", String(32), nullable=False),
+    Column("seen_at", String(32), nullable=False),
+)
