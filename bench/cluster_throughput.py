@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,8 +28,9 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import _load as load
 import psycopg
+from _load import percentile
 
 from chamberlain import audit
 from chamberlain.app import Runtime
@@ -66,37 +66,14 @@ async def prepare(data: Path, database_url: str | None) -> str:
 
 
 async def drive(urls: list[str], token: str, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    failures = 0
+    """``orders.get`` over REST, round-robin over ``urls``."""
     targets = itertools.cycle(urls)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        headers = {"Authorization": f"Bearer {token}"}
-
-        async def one() -> None:
-            nonlocal failures
-            start = time.perf_counter()
-            resp = await client.post(next(targets) + "/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=headers)
-            latencies.append(time.perf_counter() - start)
-            failures += resp.status_code != 200
-
-        for _ in range(concurrency * 10):  # warm every connection and process
-            await one()
-        latencies.clear()
-        deadline = time.perf_counter() + seconds
-        began = time.perf_counter()
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                await one()
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return len(latencies) / elapsed, latencies, failures
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else 0.0
+    headers = {"Authorization": f"Bearer {token}"}
+    return await load.drive(
+        lambda client: client.post(next(targets) + "/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=headers),
+        seconds,
+        concurrency,
+    )
 
 
 def run_cluster(size: int, data: Path, database_url: str, seconds: float, concurrency: int, token: str) -> dict[str, float]:

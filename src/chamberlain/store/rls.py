@@ -9,6 +9,8 @@ superuser or a role with ``BYPASSRLS`` escapes it, which ``chamberlain check`` r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 POLICY = "chamberlain_tenant_isolation"
 VISIBLE = "(tenant_id = current_setting('chamberlain.tenant', true) OR current_setting('chamberlain.tenant', true) = '*')"
 
@@ -29,3 +31,21 @@ def release(table: str) -> list[str]:
         f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY',
         f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY',
     ]
+
+
+def fence_tables(execute: Callable[[str], object], dialect: str, tables: Iterable[str]) -> None:
+    """In a migration's upgrade: isolate ``tables`` on PostgreSQL; nothing on SQLite,
+    which has no row-level security."""
+    _each(execute, dialect, tables, isolate)
+
+
+def unfence_tables(execute: Callable[[str], object], dialect: str, tables: Iterable[str]) -> None:
+    """In a migration's downgrade: the reverse of ``fence_tables``."""
+    _each(execute, dialect, tables, release)
+
+
+def _each(execute: Callable[[str], object], dialect: str, tables: Iterable[str], statements: Callable[[str], list[str]]) -> None:
+    if dialect == "postgresql":
+        for table in tables:
+            for statement in statements(table):
+                execute(statement)

@@ -11,7 +11,7 @@ Create Date: 2026-11-29
 
 from alembic import op
 
-from chamberlain.store.rls import isolate, release
+from chamberlain.store.rls import fence_tables, unfence_tables
 
 revision = "0015"
 down_revision = "0014"
@@ -44,16 +44,8 @@ TABLES = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for table in TABLES:
-        for statement in isolate(table):
-            op.execute(statement)
+    fence_tables(op.execute, op.get_bind().dialect.name, TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for table in TABLES:
-        for statement in release(table):
-            op.execute(statement)
+    unfence_tables(op.execute, op.get_bind().dialect.name, TABLES)

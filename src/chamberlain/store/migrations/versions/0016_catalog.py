@@ -9,7 +9,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-from chamberlain.store.rls import isolate, release
+from chamberlain.store.rls import fence_tables, unfence_tables
 
 revision = "0016"
 down_revision = "0015"
@@ -87,17 +87,11 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(40), nullable=True),
         sa.Column("completed_at", sa.String(32), nullable=True),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            for statement in isolate(table):
-                op.execute(statement)
+    fence_tables(op.execute, op.get_bind().dialect.name, TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            for statement in release(table):
-                op.execute(statement)
+    unfence_tables(op.execute, op.get_bind().dialect.name, TABLES)
     op.drop_index("ix_catalog_claims_variant", "catalog_claims")
     op.drop_index("ix_catalog_variants_price", "catalog_variants")
     op.drop_index("ix_catalog_variants_product", "catalog_variants")

@@ -8,7 +8,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-from chamberlain.store.rls import isolate, release
+from chamberlain.store.rls import fence_tables, unfence_tables
 
 revision = "0017"
 down_revision = "0016"
@@ -39,16 +39,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.Column("expires_at", sa.String(32), nullable=False),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            for statement in isolate(table):
-                op.execute(statement)
+    fence_tables(op.execute, op.get_bind().dialect.name, TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            for statement in release(table):
-                op.execute(statement)
+    unfence_tables(op.execute, op.get_bind().dialect.name, TABLES)
     for table in reversed(TABLES):
         op.drop_table(table)
