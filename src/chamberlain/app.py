@@ -29,7 +29,7 @@ from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .commerce import Commerce, commerce_surface
 from .config import Settings
-from .errors import MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
+from .errors import InternalError, MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
 from .events import GATEWAY_EVENTS, EventHub, NatsBus
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
@@ -278,6 +278,13 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """Whatever escaped every surface's own handling: logged, and answered as the
+    problem+json every client expects, never a bare text page that says nothing."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path[:200])
+    return problem_response(InternalError("the gateway failed to answer this request; nothing was changed"))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -365,6 +372,8 @@ def create_app(runtime: Runtime) -> Starlette:
             secure_cookies=(settings.public_url or "").startswith("https://"),
         ).routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error})
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error, Exception: _unexpected}
+    )
     app.state.runtime = runtime
     return app

@@ -152,6 +152,16 @@ def test_claims_verify_over_rest_and_reject_tampering(http: httpx.Client, shop_s
     assert http.post("/v1/claims/verify", json={"nope": 1}).status_code == 422
 
 
+@pytest.mark.parametrize("key", [["z6Mk"], 1.5, True])
+def test_claims_verify_refuses_a_key_that_is_neither_text_nor_a_document(
+    http: httpx.Client, shop_server: Shop, key: object
+) -> None:
+    """verify_credential raises TypeError on such a key: it was a plain-text 500."""
+    answer = http.post("/v1/claims/verify", json={"credential": issued_claim(http, shop_server), "key": key})
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["loc"] == ["key"]
+
+
 def test_the_cli_verifies_a_claim_by_fetching_the_stores_key(http: httpx.Client, shop_server: Shop, tmp_path: Path) -> None:
     claim = issued_claim(http, shop_server, "availability")
     path = tmp_path / "claim.json"
@@ -170,6 +180,22 @@ def test_search_over_rest_pages_and_refuses_bad_input(http: httpx.Client, shop_s
     bad = http.post("/v1/catalog/search", json={"limit": 1000}, headers=shopper)
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     assert http.post("/v1/catalog/search", json={}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("availability", ["in_stock"] * 5), ("attributes", {f"a{n}": n for n in range(21)})],
+)
+def test_search_refuses_filters_past_the_querys_bounds_as_input(
+    http: httpx.Client, shop_server: Shop, field: str, value: object
+) -> None:
+    """The action's arguments once allowed more than SearchQuery does: the query then
+    failed inside the handler, a 500 "output contract" error instead of a 422."""
+    shopper = {"Authorization": f"Bearer {shop_server.tokens['shopper']}"}
+    for path in ("/v1/catalog/search", "/v1/actions/catalog.search"):
+        bad = http.post(path, json={field: value}, headers=shopper)
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid-input", bad.text
+        assert bad.json()["errors"][0]["loc"] == [field]
 
 
 @pytest.mark.parametrize("format", ["acp", "flat", "jsonld"])

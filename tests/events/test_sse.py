@@ -128,9 +128,10 @@ def test_bad_filters_and_resume_points_are_problems(client: httpx.Client, server
     )
     assert unknown["types"] == ["order.vanished"]
     assert_problem(client.get("/v1/events", params={"types": "nothing.*"}, headers=token), 422, "unknown-event-type")
-    for bad in ("abc", "-1", "1.5", "9" * 40):
-        resp = client.get("/v1/events", headers={**token, "Last-Event-ID": bad})
+    for bad in ("abc", "-1", "1.5", "9" * 40, "\u00b2"):  # "²" passes str.isdigit() but not int(): it was a 500
+        resp = client.get("/v1/events", headers={**token, "Last-Event-ID": bad.encode("latin-1")})
         assert assert_problem(resp, 400, "bad-request")["parameter"] == "Last-Event-ID"
+    assert_problem(client.get("/v1/events", params={"after": "\u00b9"}, headers=token), 400, "bad-request")
 
 
 def test_resuming_from_before_the_retention_window_is_gone(client: httpx.Client, server: Server) -> None:

@@ -238,6 +238,8 @@ CONTEXT = {
         ("permit (principal, action resource);", "not valid Cedar"),
         ('@approval("x")\nforbid (principal, action, resource);', "forbid cannot ask for approval"),
         ('@approval("x")\n@approvers("eleven")\npermit (principal, action, resource);', "@approvers must be"),
+        ('@approval("x")\n@approvers("²")\npermit (principal, action, resource);', "@approvers must be"),  # isdigit(), not int()
+        (f'@approval("x")\n@approvers("{"9" * 5000}")\npermit (principal, action, resource);', "@approvers must be"),
         ('@id("a")\npermit (principal, action, resource);\n@id("a")\npermit (principal, action, resource);', "used twice"),
         ("permit (principal == ?principal, action, resource);", "templates are not supported"),
     ],

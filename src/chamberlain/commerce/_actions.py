@@ -16,9 +16,9 @@ from ..money import Money
 from ..timeutil import utc_now
 from ._catalog import VariantTaken
 from ._claims import ClaimKind
-from ._model import Availability, CatalogSettings, Country, Gtin, Product
+from ._model import CatalogSettings, Country, Gtin, Product
 from ._quotes import QuoteError, QuoteItem
-from ._search import BadCursor, PriceRange, SearchPage, SearchQuery, Sort, search
+from ._search import AttributeFilter, AvailabilityFilter, BadCursor, PriceRange, SearchPage, SearchQuery, Sort, search
 from ._service import Commerce, NoStorefront
 from ._visibility import audience_of, view
 
@@ -121,10 +121,10 @@ def commerce_surface(commerce: Commerce, audience: Callable[[], str]) -> Surface
         ctx: Context,
         category: Annotated[str, Field(min_length=1, max_length=200)] | None = None,
         text: Annotated[str, Field(min_length=1, max_length=200)] | None = None,
-        attributes: dict[Annotated[str, Field(max_length=40)], str | int | float | bool] | None = None,
+        attributes: AttributeFilter | None = None,
         gtin: Gtin | None = None,
         price: PriceRange | None = None,
-        availability: list[Availability] | None = None,
+        availability: AvailabilityFilter | None = None,
         ships_to: Country | None = None,
         sort: Sort = "price_asc",
         limit: Annotated[int, Field(ge=1, le=100)] = 20,

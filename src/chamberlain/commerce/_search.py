@@ -20,9 +20,14 @@ from ._model import Availability, CatalogSettings, Country, Gtin, Product, Varia
 from ._storefront import Storefront
 from ._visibility import view
 
-__all__ = ["SearchHit", "SearchPage", "SearchQuery", "search"]
+__all__ = ["AttributeFilter", "AvailabilityFilter", "SearchHit", "SearchPage", "SearchQuery", "search"]
 
 Sort = Literal["price_asc", "price_desc", "title_asc", "id_asc"]
+AttributeFilter = Annotated[dict[Annotated[str, Field(max_length=40)], str | int | float | bool], Field(max_length=20)]
+"""Attribute constraints, shared by ``SearchQuery`` and the action's arguments so the
+bounds the caller is told and checked against are the ones the query enforces."""
+AvailabilityFilter = Annotated[list[Availability], Field(max_length=4)]
+"""Availabilities to accept: four values exist, so a longer list only repeats them."""
 
 
 class PriceRange(BaseModel):
@@ -40,12 +45,12 @@ class SearchQuery(BaseModel):
     text: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         default=None, description="Words that must all appear in the title, brand or description (any case)."
     )
-    attributes: dict[Annotated[str, Field(max_length=40)], str | int | float | bool] = Field(
-        default_factory=dict, max_length=20, description="Each must equal a product attribute or a variant option."
+    attributes: AttributeFilter = Field(
+        default_factory=dict, description="Each must equal a product attribute or a variant option."
     )
     gtin: Gtin | None = Field(default=None, description="Only offers of this barcode (to compare stores).")
     price: PriceRange | None = None
-    availability: list[Availability] | None = Field(default=None, max_length=4)
+    availability: AvailabilityFilter | None = None
     ships_to: Country | None = Field(default=None, description="Only offers the seller ships to this country.")
     sort: Sort = Field(default="price_asc", description="Ties are broken by variant id, ascending.")
     limit: Annotated[int, Field(ge=1, le=100)] = 20

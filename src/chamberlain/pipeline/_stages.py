@@ -229,19 +229,20 @@ class Execute:
         try:
             async with asyncio.timeout(self._timeout):
                 value = await run()
-            result = action.contract.dump_output(value)
         except ActionError as err:
             raise _HandlerFailed(ActionFailed(err.message, reason=err.code, **err.extra)) from err
         except ChamberlainError as err:  # a gateway problem type raised on purpose (a proxied upstream's refusal)
             raise _HandlerFailed(err) from err
         except TimeoutError as err:
             raise _HandlerFailed(InternalError(f"{action.name} did not finish within {self._timeout:g}s")) from err
+        except Exception as err:  # a pydantic error raised inside the handler is the handler's, not the output's
+            log.exception("call %s: handler of %s raised", call.id, action.name)
+            raise _HandlerFailed(InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)) from err
+        try:
+            result = action.contract.dump_output(value)
         except ValidationError as err:
             log.exception("call %s: %s returned a value that breaks its output contract", call.id, action.name)
             raise _HandlerFailed(InternalError(f"{action.name} produced a result that breaks its output contract")) from err
-        except Exception as err:
-            log.exception("call %s: handler of %s raised", call.id, action.name)
-            raise _HandlerFailed(InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)) from err
         return Outcome(call, result=result, result_hash=digest(result), executed=True)
 
     async def _compensation(self, call: Call, tx: LazyTransaction, kwargs: dict[str, Any]) -> Callable[[], Awaitable[Any]]:

@@ -228,7 +228,8 @@ def _policy(file: str, pid: str, body: dict[str, Any], problems: list[dict[str, 
         raw = notes["approvers"]
         if approval is None:
             problems.append({"file": file, "policy": pid, "error": "@approvers only makes sense beside @approval"})
-        elif not (raw.isdigit() and 1 <= int(raw) <= MAX_APPROVERS):
+        # isdigit() alone passes "²" and 5000-digit strings, and int() refuses both
+        elif not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_APPROVERS):
             problems.append(
                 {"file": file, "policy": pid, "error": f"@approvers must be a whole number from 1 to {MAX_APPROVERS}"}
             )

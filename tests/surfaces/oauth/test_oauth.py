@@ -110,6 +110,20 @@ def test_token_exchange_narrows(http: httpx.Client, demo_server: DemoServer) -> 
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
 
 
+@pytest.mark.parametrize("expires_in", ["\u00b2", "9" * 30, "9" * 5000, "0", "soon"])
+def test_token_exchange_refuses_a_lifetime_that_is_not_whole_seconds(
+    http: httpx.Client, demo_server: DemoServer, expires_in: str
+) -> None:
+    """Superscript digits passed isdigit() but not int(); 30 nines overflowed timedelta: both were 500s."""
+    data = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": demo_server.grants["acme-shop"],
+        "expires_in": expires_in,
+    }
+    refused = http.post("/oauth/token", data=data)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+
+
 class _Memory:
     def __init__(self) -> None:
         self.tokens: Any = None

@@ -344,6 +344,15 @@ def test_audit_log_checkpoint_entries_and_proofs(client: httpx.Client, demo_serv
     assert_problem(client.get("/v1/audit/checkpoint"), 401, "grant-missing")
 
 
+def test_audit_numbers_that_int_refuses_are_bad_requests(client: httpx.Client, demo_server: DemoServer) -> None:
+    """Superscript digits pass str.isdigit() and int() refuses them, as it does 5000 digits: both were 500s."""
+    token = bearer(demo_server.grants[ACME])
+    for bad in ("\u00b2", "\u0663", "9" * 5000):
+        assert_problem(client.get("/v1/audit/entries", params={"limit": bad}, headers=token), 400, "bad-request")
+        assert_problem(client.get("/v1/audit/consistency", params={"from": bad}, headers=token), 400, "bad-request")
+        assert_problem(client.get(f"/v1/audit/entries/{bad}", headers=token), 400, "bad-request")
+
+
 def test_an_idempotency_key_makes_a_retry_a_replay(client: httpx.Client, demo_server: DemoServer) -> None:
     headers = {**bearer(demo_server.grants[ACME]), "Idempotency-Key": "rest-retry-1"}
     body = {"order_id": "o_1002", "amount": {"amount_minor": 100, "currency": "EUR"}, "reason": "retried"}

@@ -29,6 +29,19 @@ from ..rest._problems import JSONResponse
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+MAX_EXPIRES_IN_S = 10**9
+"""About 31 years. A narrowed token never outlives its parent anyway; the bound keeps
+``now + expires_in`` a date Python can hold (past it, ``timedelta`` or the sum overflows)."""
+
+
+def _expires_in(raw: str) -> timedelta | None:
+    """The lifetime asked for, ``None`` if none; ``ValueError`` unless whole seconds in
+    ASCII digits: ``isdigit()`` alone passes "²" and 5000-digit strings, which ``int()`` refuses."""
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 1 <= int(raw) <= MAX_EXPIRES_IN_S):
+        raise ValueError(f"expires_in must be a whole number of seconds from 1 to {MAX_EXPIRES_IN_S}")
+    return timedelta(seconds=int(raw))
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response:
@@ -148,7 +161,10 @@ class OAuthSurface:
         key = await self.authority.keys.public(grant.kid)
         assert key is not None  # verify() just used it
         scope = form.get("scope", "").split()
-        ttl = timedelta(seconds=int(form["expires_in"])) if form.get("expires_in", "").isdigit() else None
+        try:
+            ttl = _expires_in(form.get("expires_in", ""))
+        except ValueError as err:
+            return _oauth_error("invalid_request", str(err))
         try:
             token = (
                 attenuate(

@@ -26,9 +26,12 @@ def _int(request: Request, name: str, default: int | None = None, *, low: int = 
     raw = request.query_params.get(name) if name in request.query_params else request.path_params.get(name)
     if raw is None:
         return default
-    if not str(raw).isdigit() or not low <= int(raw) <= high:
+    # ASCII only and short: str.isdigit() also passes "²", which int() refuses, and
+    # int() refuses over 4300 digits; either would escape as a 500.
+    text = str(raw)
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high))) or not low <= int(text) <= high:
         raise BadRequest(f"{name} must be a whole number from {low} to {high}", parameter=name)
-    return int(raw)
+    return int(text)
 
 
 class AuditRoutes:

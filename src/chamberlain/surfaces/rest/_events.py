@@ -88,7 +88,7 @@ class EventRoutes:
         raw = request.headers.get("last-event-id") or request.query_params.get("after")
         if raw is None:
             return None
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit() alone passes "²", which int() refuses
             raise BadRequest(
                 "Last-Event-ID is the id (sequence number) of the last event you received", parameter="Last-Event-ID"
             )

@@ -143,7 +143,14 @@ class StoreRoutes:
             return problem_response(error)
         if not isinstance(body, dict) or not isinstance(body.get("credential"), dict):
             return problem_response(InvalidInput("give the credential to verify as the object `credential`", errors=[]))
-        key = body.get("key") or await self._our_key(body["credential"])
+        given = body.get("key")
+        if given is not None and not isinstance(given, str | dict):
+            # verify_credential raises TypeError on any other type; JSON can carry a list, a number or a bool
+            message = "must be a publicKeyMultibase string or a Multikey (or controller) document"
+            return problem_response(
+                InvalidInput(f"key: {message}", errors=[{"loc": ["key"], "msg": message, "type": "value_error"}])
+            )
+        key = given or await self._our_key(body["credential"])
         if key is None:
             return problem_response(
                 InvalidInput("the proof's verificationMethod is not a key this gateway publishes: pass `key`", errors=[])
