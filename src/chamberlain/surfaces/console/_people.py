@@ -16,11 +16,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 
 from ...grants import GrantAuthority, KeyRing, Principal
 from ...store import Store, console_sessions, console_users, tenant_transaction
@@ -132,7 +133,7 @@ class ConsolePeople:
                 .where(console_users.c.tenant_id == tenant, console_users.c.username == username)
                 .values(disabled_at=utc_now_iso())
             )
-        return bool(getattr(done, "rowcount", 0))
+        return bool(cast(CursorResult[Any], done).rowcount)
 
     async def _user(self, tenant: str, username: str) -> dict[str, Any] | None:
         row = await self.store.fetch_one(

@@ -323,17 +323,14 @@ class ConsoleRoutes:
         form = await request.form()
         arguments = {
             "principal": str(form.get("principal", "")).strip(),
-            "actions": [a.strip() for a in str(form.get("actions", "")).split(",") if a.strip()],
+            "actions": _items(form, "actions"),
             "ttl_seconds": _int(form, "ttl_seconds", 3600),
         }
-        constraints = [c.strip() for c in str(form.get("constraints", "")).splitlines() if c.strip()]
-        if constraints:
+        if constraints := _lines(form, "constraints"):
             arguments["constraints"] = constraints
         outcome = await self._governed(visit, "grants.issue", arguments)
-        if outcome.error is not None:
-            return await self.grants(request, visit, error=outcome.error.to_problem())
-        if outcome.pending:
-            return await self.grants(request, visit, error={"title": "Waiting for approval", "detail": "see Approvals"})
+        if (problem := _not_done(outcome)) is not None:
+            return await self.grants(request, visit, error=problem)
         return await self.grants(request, visit, issued=outcome.result)
 
     async def attenuate_grant(self, request: Request, visit: Visit) -> Response:
@@ -349,10 +346,10 @@ class ConsoleRoutes:
             narrowed = attenuate(
                 token,
                 key.public_key,
-                actions=[a.strip() for a in str(form.get("actions", "")).split(",") if a.strip()] or None,
+                actions=_items(form, "actions") or None,
                 ttl=timedelta(seconds=ttl) if ttl else None,
                 delegate_to=str(form.get("to", "")).strip() or None,
-                constraints=[c.strip() for c in str(form.get("constraints", "")).splitlines() if c.strip()],
+                constraints=_lines(form, "constraints"),
             )
         except (ValueError, ChamberlainError) as err:
             detail = err.detail if isinstance(err, ChamberlainError) else str(err)
@@ -363,8 +360,7 @@ class ConsoleRoutes:
         form = await request.form()
         reason = str(form.get("reason", "")).strip() or "revoked in the console"
         outcome = await self._governed(visit, "grants.revoke", {"grant_id": request.path_params["grant_id"], "reason": reason})
-        if outcome.error is not None or outcome.pending:
-            problem = outcome.error.to_problem() if outcome.error else {"title": "Waiting for approval", "detail": ""}
+        if (problem := _not_done(outcome)) is not None:
             return await self.grants(request, visit, error=problem)
         return RedirectResponse("/console/grants", 303)
 
@@ -416,6 +412,25 @@ expect = "allow"
 def _local(target: str | None) -> str:
     """Only a path of the console itself: never an open redirect."""
     return target if target and target.startswith("/console/") and "//" not in target and "\\" not in target else ""
+
+
+def _items(form: FormData, name: str) -> list[str]:
+    """A comma-separated field as its non-empty items."""
+    return [item.strip() for item in str(form.get(name, "")).split(",") if item.strip()]
+
+
+def _lines(form: FormData, name: str) -> list[str]:
+    """A multi-line field as its non-empty lines."""
+    return [line.strip() for line in str(form.get(name, "")).splitlines() if line.strip()]
+
+
+def _not_done(outcome: Any) -> dict[str, Any] | None:
+    """Why a governed change did not happen now: its problem, or that it waits for a human."""
+    if outcome.error is not None:
+        return dict(outcome.error.to_problem())
+    if outcome.pending:
+        return {"title": "Waiting for approval", "detail": "see Approvals: it runs once approved"}
+    return None
 
 
 def _int(form: FormData, name: str, default: int) -> int:
