@@ -112,6 +112,8 @@ def demo(port: int, host: str, data_dir: Path) -> None:
     (data_dir / DEMO_MARKER).write_text("created by chamberlain demo; safe to delete\n")
     # The demo always uses its own fresh folder, whatever CHAMBERLAIN_DATABASE_URL says.
     settings = replace(Settings.from_env(data_dir=data_dir, host=host, port=port), database_url=None)
+    # The root discovery documents (/.well-known/acp.json, agent-card.json, /llms.txt) describe the first shop.
+    settings = replace(settings, store_tenant=settings.store_tenant or "acme-shop")
     runtime = Runtime(shop, settings)
 
     async def banner(rt: Runtime) -> None:
@@ -125,7 +127,8 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(f"  MCP (Streamable HTTP)  {base}/mcp")
         click.echo(f"  REST actions           {base}/v1/actions")
         click.echo(f"  OpenAPI 3.1            {base}/openapi.json")
-        click.echo(f"  Console                {base}/console/  tenant {tenants[0].id}, user rita, password {password}\n")
+        click.echo(f"  Console                {base}/console/  tenant {tenants[0].id}, user rita, password {password}")
+        click.echo(f"  For shopping agents    {base}/llms.txt, {base}/stores/{tenants[0].id}/feeds/acp\n")
         for t in tenants:
             click.echo(click.style(f"Tenant {t.id} ({t.name})", bold=True))
             click.echo(
