@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 
@@ -45,3 +47,10 @@ async def drive(send: Send, seconds: float, concurrency: int) -> tuple[float, li
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile in milliseconds."""
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU a process has used, from /proc: client and servers share the
+    cores, so CPU per call says what each one costs where wall-clock rates cannot."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

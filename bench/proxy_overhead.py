@@ -31,7 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from _load import Send, drive, percentile
+from _load import Send, cpu_seconds, drive, percentile
 
 from chamberlain.app import Runtime
 from chamberlain.cluster import wait_until_answering
@@ -55,9 +55,14 @@ UPSTREAM = textwrap.dedent(
 )
 
 
-def measure(send: Send, seconds: float, concurrency: int) -> dict[str, float]:
+def measure(send: Send, seconds: float, concurrency: int, processes: dict[str, int]) -> dict[str, float]:
+    """Rate, latency and each process's CPU per call (ms), this generator's included."""
+    processes = {**processes, "client": os.getpid()}
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     rate, latencies, failures = asyncio.run(drive(send, seconds, concurrency))
-    return {"rate": rate, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "failures": failures}
+    calls = rate * seconds
+    cpu = {f"cpu_{name}": (cpu_seconds(pid) - before[name]) * 1000 / calls for name, pid in processes.items()}
+    return {"rate": rate, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "failures": failures, **cpu}
 
 
 def _wait_for_spec(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> dict[str, object]:
@@ -111,10 +116,13 @@ def main(seconds: float, concurrency: int) -> None:
             governed_url = f"http://127.0.0.1:{GATEWAY_PORT}/v1/actions/items.get_item"
             auth = {"Authorization": f"Bearer {token}"}
             rounds = []
+            pids = {"upstream": upstream.pid, "gateway": gateway.pid}
             for _ in range(2):  # interleaved, so drift hits both alike
-                direct = measure(lambda c: c.get(direct_url, headers={"X-Api-Key": "upstream-key"}), seconds / 2, concurrency)
+                direct = measure(
+                    lambda c: c.get(direct_url, headers={"X-Api-Key": "upstream-key"}), seconds / 2, concurrency, pids
+                )
                 governed = measure(
-                    lambda c: c.post(governed_url, json={"item_id": "i_1"}, headers=auth), seconds / 2, concurrency
+                    lambda c: c.post(governed_url, json={"item_id": "i_1"}, headers=auth), seconds / 2, concurrency, pids
                 )
                 rounds.append((direct, governed))
         finally:
@@ -128,6 +136,11 @@ def main(seconds: float, concurrency: int) -> None:
             f"  round {n}: direct {direct['rate']:6.0f}/s (p50 {direct['p50']:5.1f} ms, p99 {direct['p99']:6.1f} ms)  "
             f"governed {governed['rate']:6.0f}/s (p50 {governed['p50']:5.1f} ms, p99 {governed['p99']:6.1f} ms)  "
             f"ratio {governed['rate'] / direct['rate']:.2f}x  failures {direct['failures'] + governed['failures']:.0f}"
+        )
+        print(
+            f"           CPU per call (ms): direct: client {direct['cpu_client']:.2f}, upstream {direct['cpu_upstream']:.2f}"
+            f"  governed: client {governed['cpu_client']:.2f}, gateway {governed['cpu_gateway']:.2f},"
+            f" upstream {governed['cpu_upstream']:.2f}"
         )
     ratio = statistics.median(g["rate"] / d["rate"] for d, g in rounds)
     print(f"governed proxy throughput vs direct: {ratio:.2f}x (target >= 0.5x)")

@@ -10,7 +10,7 @@ from ._openapi import openapi_actions
 from ._pins import ToolPins
 from ._served import Proxies
 from ._spec import OpenApiError, load_spec
-from ._upstream import RETRYABLE_STATUSES, HttpUpstream, UpstreamPolicy, problem_for
+from ._upstream import RETRYABLE_STATUSES, HttpUpstream, UpstreamPolicy, UpstreamResponse, problem_for
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -25,6 +25,7 @@ __all__ = [
     "ToolPins",
     "UndoOperation",
     "UpstreamPolicy",
+    "UpstreamResponse",
     "load_proxy_config",
     "load_spec",
     "mcp_actions",

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from ..errors import InvalidInput, UpstreamFailed
 from ._operations import OperationSpec, Parameter
-from ._upstream import HttpUpstream, problem_for
+from ._upstream import HttpUpstream, UpstreamResponse, problem_for
 
 __all__ = ["UpstreamRequest", "build_request", "forward", "read_answer"]
 
@@ -89,7 +88,7 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], idempotency_k
     return request
 
 
-def read_answer(upstream: str, response: httpx.Response) -> Any:
+def read_answer(upstream: str, response: UpstreamResponse) -> Any:
     """A 2xx answer as the call's result: its JSON; ``{"status"}`` when it has no body;
     other content as ``{"status", "content_type", "text"}``. A redirect is refused
     rather than followed: the gateway's credentials stay with the host they are for."""
