@@ -30,6 +30,9 @@ class Context:
     """The W3C ``traceparent`` to send upstream, so the upstream's spans join the call's trace."""
     events: Any = None
     """Where ``emit`` writes (the gateway's ``EventHub``); None where nothing publishes events."""
+    idempotency_key: str | None = None
+    """For the systems this call reaches: stable across the caller's retries of it (derived
+    from its ``Idempotency-Key`` and scope), None when the caller sent no key."""
 
     async def emit(self, type: str, data: Any = None, *, subject: str | None = None) -> dict[str, Any]:
         """Emit a domain event (declared with ``surface.event``) in the call's transaction:

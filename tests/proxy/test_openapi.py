@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sql
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -40,6 +41,7 @@ from chamberlain.proxy import HttpUpstream, UpstreamPolicy
 from chamberlain.proxy._forward import build_request
 from chamberlain.proxy._openapi import OpenApiError, UndoOperation, load_spec, openapi_actions
 from chamberlain.proxy._operations import read_operations, snake_case
+from chamberlain.store import idempotency_keys
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, new_key, permit_all
 from tests.helpers import free_port, serve_in_thread
@@ -514,8 +516,28 @@ async def test_only_idempotent_operations_are_retried(tmp_path: Path, rec: Recor
     assert len(rec.to("GET", "/flaky/g")) == 3
     assert len(rec.to("POST", "/flaky/p")) == 1
     keys = [h.headers["idempotency-key"] for h in rec.to("POST", "/flaky/k")]
-    assert len(keys) == 3 and len(set(keys)) == 1 and with_key.call.id in keys[0]  # one call, one key, every attempt
+    assert len(keys) == 3 and len(set(keys)) == 1  # one call, one key, every attempt
+    assert keys[0].startswith("chamberlain-") and with_key.call.id not in keys[0]  # the caller's retries share it
     assert "idempotency-key" not in rec.to("POST", "/flaky/p")[0].headers
+
+
+async def test_a_retry_whose_first_outcome_was_lost_sends_the_upstream_the_same_key(
+    tmp_path: Path, rec: Recorder, upstreams: Any
+) -> None:
+    """A process that dies after the upstream acted and before its own commit keeps no
+    record of the key: the caller's retry runs again, and the upstream can only tell it
+    is a retry if it gets the same key. Another caller's identical key is another key."""
+    keyed = openapi_actions(YAML, upstreams(), namespace="keyed", include=["postFlakyWithKey"])
+    async with gateway(tmp_path, keyed) as (rt, token):
+        key = new_key()
+        first = await run(rt, token, "keyed.post_flaky_with_key", {"key": "lost"}, key)
+        async with rt.store.transaction() as tx:  # what a crash before the commit leaves: no key row
+            await tx.execute(sql.delete(idempotency_keys))
+        retry = await run(rt, token, "keyed.post_flaky_with_key", {"key": "lost"}, key)
+        theirs = await run(rt, await issue(rt, principal="agent:other"), "keyed.post_flaky_with_key", {"key": "lost"}, key)
+    assert first.ok and retry.ok and theirs.ok and retry.replay_of is None and retry.call.id != first.call.id
+    sent = [h.headers["idempotency-key"] for h in rec.to("POST", "/flaky/lost")]
+    assert len(sent) == 3 and sent[0] == sent[1] != sent[2]
 
 
 async def test_the_circuit_opens_after_failures_and_half_opens_after_its_reset_time(

@@ -28,6 +28,7 @@ default), then pruned.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,7 +49,7 @@ from ._call import Call, Outcome
 from ._records import record_outcome
 from ._stage import Next
 
-__all__ = ["CheckIdempotency", "IdempotencyKeys"]
+__all__ = ["CheckIdempotency", "IdempotencyKeys", "onward_key"]
 
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 """What a key may be: 1 to 255 visible ASCII characters (a UUID fits)."""
@@ -139,6 +140,18 @@ class IdempotencyKeys:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
         return await in_every_database(self.store, forget)
+
+
+def onward_key(call: Call) -> str | None:
+    """A key for the systems a keyed call reaches (a proxied upstream), the same on every
+    retry of it: a process that dies after the upstream acted and before its own commit
+    leaves no key here, so the retry runs again, and this lets the upstream answer it
+    from its own record instead of acting twice. It names the key's whole scope without
+    revealing the caller's key or who the caller is."""
+    if call.idempotency_key is None or call.grant is None or call.action is None:
+        return None
+    scope = (call.grant.tenant, call.grant.acting.id, call.action.name, call.idempotency_key)
+    return hashlib.sha256("\x1f".join(scope).encode()).hexdigest()[:40]
 
 
 def _key(scope: Scope) -> dict[str, str]:

@@ -33,6 +33,7 @@ from ..store import LazyTransaction, Store, Transaction, tenant_scope
 from ..timeutil import utc_now
 from ..tracing import traceparent_of
 from ._call import Call, Outcome
+from ._idempotency import onward_key
 from ._records import record_outcome, write_record
 from ._reverts import claim_original, remember
 from ._stage import Next
@@ -224,6 +225,7 @@ class Execute:
                 call.grant,
                 traceparent_of(call.trace_id),
                 self._events,
+                onward_key(call),
             )
         run = await self._compensation(call, tx, kwargs) if action.reverts is not None else partial(action.handler, **kwargs)
         try:

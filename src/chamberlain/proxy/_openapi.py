@@ -120,8 +120,9 @@ class _Proxied:
         self._op = op
 
     async def call(self, ctx: Context, **arguments: Any) -> Any:
-        key = f"chamberlain-{ctx.call_id}" if self._op.idempotency_header else None
-        return await forward(self._upstream, self._op, arguments, traceparent=ctx.traceparent, idempotency_key=key)
+        return await forward(
+            self._upstream, self._op, arguments, traceparent=ctx.traceparent, idempotency_key=_key(ctx, self._op)
+        )
 
 
 class _Compensating:
@@ -135,8 +136,17 @@ class _Compensating:
 
     async def revert(self, original: Original, ctx: Context) -> Any:
         arguments = self._plan.arguments(original.arguments, original.result, original.reason)
-        key = f"chamberlain-{ctx.call_id}" if self._op.idempotency_header else None
-        return await forward(self._upstream, self._op, arguments, traceparent=ctx.traceparent, idempotency_key=key)
+        return await forward(
+            self._upstream, self._op, arguments, traceparent=ctx.traceparent, idempotency_key=_key(ctx, self._op)
+        )
+
+
+def _key(ctx: Context, op: OperationSpec) -> str | None:
+    """The ``Idempotency-Key`` for an operation that takes one: the caller's retries send
+    the same key, so the upstream can deduplicate a retry the gateway could not."""
+    if not op.idempotency_header:
+        return None
+    return f"chamberlain-{ctx.idempotency_key or ctx.call_id}"
 
 
 def _select(operations: list[OperationSpec], include: Sequence[str] | None) -> list[OperationSpec]:
