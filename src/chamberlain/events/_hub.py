@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from ..aio import get_within
 from ..ids import new_event_id
@@ -41,6 +41,9 @@ from ._bus import Bus, OutboxBus
 from ._envelope import envelope
 
 __all__ = ["Batch", "EventHub", "Subscriber", "emit_if"]
+
+_LAST_SEQ = select(func.max(events.c.seq)).where(events.c.tenant_id == bindparam("tenant"))
+"""Built once: building the expression on every emit cost about twice running it."""
 
 log = logging.getLogger("chamberlain.events")
 
@@ -160,7 +163,7 @@ class EventHub:
         if type not in self.types:
             raise ValueError(f"event type {type!r} is not declared (surface.event) nor one of the gateway's")
         await tx.lock(tenant_lock(tenant))  # sequence numbers are handed out, and committed, in order
-        last = (await tx.execute(select(func.max(events.c.seq)).where(events.c.tenant_id == tenant))).scalar()
+        last = (await tx.execute(_LAST_SEQ, {"tenant": tenant})).scalar()
         row = {
             "tenant_id": tenant,
             "seq": int(last or 0) + 1,

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 
 from ..grants import KeyRing
 from ..ids import new_prefixed_id
@@ -34,6 +34,11 @@ from ..timeutil import utc_now, utc_now_iso
 from ._targets import check_url, resolve
 
 __all__ = ["STATUSES", "Webhooks"]
+
+_LIVE_ENDPOINTS = select(webhook_endpoints.c.id, webhook_endpoints.c.types).where(
+    webhook_endpoints.c.tenant_id == bindparam("tenant"), webhook_endpoints.c.removed_at.is_(None)
+)
+"""Asked on every event, so built once (building it cost more than running it)."""
 
 STATUSES = ("pending", "delivered", "dead", "cancelled")
 """pending: waiting for its next attempt; delivered: a 2xx came back; dead: every
@@ -126,11 +131,7 @@ class Webhooks:
     async def enqueue(self, tx: Transaction, event: dict[str, Any]) -> None:
         """The event hub's sink: a delivery for every live endpoint of the tenant that takes
         this type, in the event's own transaction."""
-        rows = await tx.execute(
-            select(webhook_endpoints.c.id, webhook_endpoints.c.types).where(
-                webhook_endpoints.c.tenant_id == event["tenant"], webhook_endpoints.c.removed_at.is_(None)
-            )
-        )
+        rows = await tx.execute(_LIVE_ENDPOINTS, {"tenant": event["tenant"]})
         targets = [r.id for r in rows if event["type"] in r.types]
         if not targets:
             return
