@@ -23,33 +23,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from _mcp_load import Server, free_port, load, quantile, wait_up
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Server:
-    name: str
-    tool: str
-    process: subprocess.Popen[bytes]
-    url: str
-    token: str | None = None
-    data_dir: Path | None = None
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
 
 
 @dataclass
@@ -63,25 +44,6 @@ class Phase:
     c16_calls_per_s: float
     c16_cpu_ms_per_call: float
     errors: int
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.post(url, json={}, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def start_servers(tmp: Path) -> list[Server]:
@@ -103,79 +65,24 @@ def start_servers(tmp: Path) -> list[Server]:
         Server("chamberlain", "math.add", gov, f"http://127.0.0.1:{gov_port}/mcp", data_dir=data),
     ]
     for s in servers:
-        wait_up(s.url)
+        wait_up(s.url, process=s.process)
     servers[1].token = (data / "grant.txt").read_text().strip()
     return servers
 
 
-@asynccontextmanager
-async def session(server: Server) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
-    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(server.url, http_client=http) as (read, write, *_):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
-
-
-async def call(s: ClientSession, server: Server, errors: list[str]) -> None:
-    result = await s.call_tool(server.tool, {"a": 2, "b": 3})
-    if result.is_error or result.structured_content != {"result": 5}:
-        errors.append(str(result.structured_content))
-
-
-async def sequential(server: Server, n: int, errors: list[str]) -> tuple[list[float], float, float]:
-    async with session(server) as s:
-        for _ in range(30):
-            await call(s, server, errors)
-        latencies = []
-        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
-        for _ in range(n):
-            start = time.perf_counter()
-            await call(s, server, errors)
-            latencies.append(time.perf_counter() - start)
-        return latencies, time.perf_counter() - t0, server.cpu_seconds() - cpu0
-
-
-async def concurrent(server: Server, n: int, tasks: int, sessions: int, errors: list[str]) -> tuple[float, float]:
-    async def worker(s: ClientSession, count: int) -> None:
-        for _ in range(count):
-            await call(s, server, errors)
-
-    opened = [session(server) for _ in range(sessions)]
-    live = [await cm.__aenter__() for cm in opened]
-    try:
-        for s in live:
-            await call(s, server, errors)
-        per_task = n // tasks
-        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
-        await asyncio.gather(*(worker(live[i % sessions], per_task) for i in range(tasks)))
-        return time.perf_counter() - t0, server.cpu_seconds() - cpu0
-    finally:
-        for cm in reversed(opened):
-            await cm.__aexit__(None, None, None)
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def measure(server: Server, rnd: int, n_seq: int, n_conc: int) -> Phase:
-    errors: list[str] = []
-    lat, seq_wall, seq_cpu = await sequential(server, n_seq, errors)
-    conc_wall, conc_cpu = await concurrent(server, n_conc, tasks=16, sessions=4, errors=errors)
-    n_conc_done = (n_conc // 16) * 16
+    seq = await load(server, 1, n_seq, float("inf"), warmup=30)
+    conc = await load(server, 16, n_conc, float("inf"))
     return Phase(
         server=server.name,
         round=rnd,
-        p50_ms=quantile(lat, 0.5) * 1000,
-        p99_ms=quantile(lat, 0.99) * 1000,
-        seq_calls_per_s=n_seq / seq_wall,
-        seq_cpu_ms_per_call=seq_cpu / n_seq * 1000,
-        c16_calls_per_s=n_conc_done / conc_wall,
-        c16_cpu_ms_per_call=conc_cpu / n_conc_done * 1000,
-        errors=len(errors),
+        p50_ms=quantile(seq.latencies, 0.5) * 1000,
+        p99_ms=quantile(seq.latencies, 0.99) * 1000,
+        seq_calls_per_s=seq.per_s,
+        seq_cpu_ms_per_call=seq.cpu_ms(seq.server_cpu),
+        c16_calls_per_s=conc.per_s,
+        c16_cpu_ms_per_call=conc.cpu_ms(conc.server_cpu),
+        errors=len(seq.errors) + len(conc.errors),
     )
 
 
@@ -245,8 +152,7 @@ async def run(rounds: int, n_seq: int, n_conc: int) -> list[Phase]:
             stages = stage_medians(servers[1].data_dir)  # type: ignore[arg-type]
         finally:
             for s in servers:
-                s.process.terminate()
-                s.process.wait(timeout=10)
+                s.stop()
     table = report(phases, stages)
     print("\n" + table)
     RESULTS.mkdir(exist_ok=True)
