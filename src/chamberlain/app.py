@@ -11,16 +11,18 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from . import __version__
 from .actions import Surface
@@ -29,7 +31,7 @@ from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .commerce import Commerce, commerce_surface
 from .config import Settings
-from .errors import InternalError, MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid
+from .errors import ChamberlainError, InternalError, MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid, RequestTimeout
 from .events import GATEWAY_EVENTS, EventHub, NatsBus
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
@@ -39,7 +41,10 @@ from .metrics import Metrics
 from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .proxy import Proxies, load_proxy_config
+from .slow_clients import BodyDeadline
 from .store import Store, make_store
+from .surfaces._credentials import presented_grant
+from .surfaces._refusals import record_refusal
 from .surfaces.console import ConsolePeople, ConsoleRoutes
 from .surfaces.mcp import McpGate, McpSurface
 from .surfaces.oauth import OAuthSurface
@@ -302,6 +307,24 @@ def _may_scrape(request: Request, token: str | None) -> bool:
     return client in ("127.0.0.1", "::1", "localhost")
 
 
+def _slow_body_recorder(runtime: Runtime) -> Callable[[Scope, RequestTimeout], Awaitable[str | None]]:
+    """Records a request whose body came too slowly, as a refusal of what it asked for (in
+    its grant's tenant when it presented a usable one)."""
+
+    async def record(scope: Scope, error: RequestTimeout) -> str | None:
+        request = Request(scope)
+        token = presented_grant(request.headers, runtime.anonymous_grant)
+        grant = None
+        with contextlib.suppress(ChamberlainError):
+            grant = await runtime.gateway.authenticate(token)
+        path = request.url.path
+        surface = "mcp" if path == "/mcp" else "console" if path.startswith("/console") else "rest"
+        call = await record_refusal(runtime.gateway, f"{request.method} {path}", None, token, surface, error, grant=grant)
+        return call.id
+
+    return record
+
+
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     rest = RestSurface(
@@ -355,7 +378,13 @@ def create_app(runtime: Runtime) -> Starlette:
     routes: list[Any] = [
         Route(
             "/mcp",
-            endpoint=McpGate(StreamableHTTPASGIApp(sessions), runtime.gateway, runtime.anonymous_grant, settings.public_url),
+            endpoint=McpGate(
+                StreamableHTTPASGIApp(sessions),
+                runtime.gateway,
+                runtime.anonymous_grant,
+                settings.public_url,
+                max_body_bytes=settings.max_body_bytes,
+            ),
         ),
         *OAuthSurface(runtime.authority, runtime.clients, settings.public_url).routes,
         Route("/healthz", health, methods=["GET"]),
@@ -372,8 +401,17 @@ def create_app(runtime: Runtime) -> Starlette:
             secure_cookies=(settings.public_url or "").startswith("https://"),
         ).routes,
     ]
+    slow = Middleware(
+        BodyDeadline,
+        timeout_s=settings.request_read_timeout_s,
+        max_bytes=settings.max_body_bytes,
+        on_timeout=_slow_body_recorder(runtime),
+    )
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={404: _http_error, 405: _http_error, Exception: _unexpected}
+        routes=routes,
+        middleware=[slow],
+        lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error, Exception: _unexpected},
     )
     app.state.runtime = runtime
     return app

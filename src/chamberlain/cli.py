@@ -24,6 +24,7 @@ from .commands._shared import _names, _settings, _usage_error, _with_runtime, da
 from .config import Settings
 from .errors import ChamberlainError
 from .gc_tuning import tune_gc
+from .slow_clients import head_timeout_protocol
 from .store import each_database
 from .timeutil import parse_duration
 
@@ -50,6 +51,8 @@ def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # A client must send each request's head in time, or be disconnected (slowloris).
+            http=head_timeout_protocol(runtime.settings.request_read_timeout_s),
         )
         if runtime.settings.policy_dir is not None:
             # kill -HUP <pid>: publish the policy files again if they changed.

@@ -78,6 +78,12 @@ class Settings:
     max_body_bytes: int = _setting(
         1_048_576, "Largest request body accepted on REST and MCP (bytes).", "CHAMBERLAIN_MAX_BODY_BYTES"
     )
+    request_read_timeout_s: float = _setting(
+        30.0,
+        "Longest a client may take to send a request's headers, and then its body (seconds); a slower "
+        "client is answered 408 or, still in its headers, disconnected (slowloris).",
+        "CHAMBERLAIN_REQUEST_READ_TIMEOUT_S",
+    )
     public_url: str | None = _setting(
         None,
         "Base URL clients reach the gateway at (behind a proxy); default: taken from each request.",

@@ -39,7 +39,8 @@ so that a machine client can decide what to do without parsing prose::
     │   └── UnknownEventType              an event filter names a type no one emits
     ├── BadRequest                   400  the request itself is unusable
     │   ├── MalformedJSON
-    │   └── BodyTooLarge             413
+    │   ├── BodyTooLarge             413
+    │   └── RequestTimeout           408  the body did not arrive in time (a slow client)
     ├── MethodNotAllowed             405
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
     ├── InternalError                500  a bug or an outage; retryable, never leaks details
@@ -104,6 +105,7 @@ __all__ = [
     "PolicyInvalid",
     "QuotaExceeded",
     "RateLimited",
+    "RequestTimeout",
     "RevertPending",
     "RevertWindowClosed",
     "RevocationUnavailable",
@@ -135,6 +137,10 @@ class ChamberlainError(Exception):
     advice: ClassVar[str] = "Base class; not sent on its own."
     """What a client should do about it: whether to retry, and what to change. Every
     class states its own (a test holds them to it); it is served at ``/errors/<code>``."""
+    recorded_call: str | None = None
+    """The id of the call record that holds this refusal, once one was written (so a
+    surface neither records it twice nor answers without naming it). Never part of the
+    problem details."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -448,6 +454,16 @@ class BodyTooLarge(BadRequest):
     title = "Request body too large"
     advice = "Send less; `limit` is the largest body accepted, in bytes."
     status = 413
+
+
+class RequestTimeout(BadRequest):
+    code = "request-timeout"
+    title = "Request body arrived too slowly"
+    advice = (
+        "Send the whole body within `timeout_s` seconds of the headers (the connection is closed); retry on a fresh connection."
+    )
+    status = 408
+    retryable = True
 
 
 class MethodNotAllowed(ChamberlainError):

@@ -4,6 +4,12 @@ Whoever presents a grant acts as the grant's acting principal. Listing and decid
 need the approver role in the grant's tenant; the agent that asked may read its own
 approval. A decision that completes an approval runs the call at once; every
 refused attempt is recorded like any other refusal.
+
+A role is only as good as the identity it is checked against. The principal of a grant's
+authority block is the gateway's word; a sub-agent named by an attenuation block
+(``delegated_to``, or an OAuth token exchange's ``actor``) is its holder's word, and any
+holder may write any name there. So a delegated grant never acts as an approver, and
+nobody in the approver's own chain (whom it acts for) may be in the requester's.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class ApprovalDesk:
         self.runner = runner
 
     async def _require_approver(self, grant: Grant) -> None:
+        _vouched(grant)
         if not await self.approvals.roles.has(grant.tenant, grant.acting.id, APPROVER):
             raise ApproverRequired(f"{grant.acting.id} does not hold the approver role in tenant {grant.tenant}")
 
@@ -68,9 +75,29 @@ class ApprovalDesk:
     ) -> dict[str, Any]:
         assert call.tenant is not None and call.principal is not None
         try:
+            chain: list[str] = []
+            if call.grant is not None:
+                _vouched(call.grant)
+                chain = call.grant.chain[1:]  # whom the approver acts for, and the approver
             return await self.approvals.decide(
-                call.tenant, approval_id, call.principal, approve=approve, reason=reason, expected_hash=expected_hash
+                call.tenant,
+                approval_id,
+                call.principal,
+                approve=approve,
+                reason=reason,
+                expected_hash=expected_hash,
+                approver_chain=chain,
             )
         except ChamberlainError as err:
             await self.gateway.refuse(call, err)
             raise
+
+
+def _vouched(grant: Grant) -> None:
+    """Refuse a grant whose acting principal the gateway never vouched for."""
+    if grant.delegates:
+        raise ApproverRequired(
+            f"{grant.acting.id} was named by an attenuation block of grant {grant.id}, which its holder writes; "
+            "approvers decide with a grant issued to them",
+            grant_id=grant.id,
+        )

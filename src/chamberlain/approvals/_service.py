@@ -17,6 +17,7 @@ approvers racing, or two gateway processes, cannot both close or run an approval
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -178,13 +179,19 @@ class Approvals:
         approve: bool,
         reason: str,
         expected_hash: str | None = None,
+        approver_chain: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Record one approver's decision; returns the approval as it now stands."""
+        """Record one approver's decision; returns the approval as it now stands.
+        ``approver_chain`` is whom the approver acts for (its grant's chain): none of them
+        may be in the requesting call's chain either."""
         row = await self.row(tenant, approval_id)
         if not await self.roles.has(tenant, approver, APPROVER):
             raise ApproverRequired(f"{approver} does not hold the approver role in tenant {tenant}")
-        if approver in row["chain"] or approver == row["principal"]:
+        requesters = {*row["chain"], row["principal"]}
+        if approver in requesters:
             raise ApproverInChain(f"{approver} is part of the requesting call's chain and cannot decide it")
+        if any(who in requesters for who in approver_chain):
+            raise ApproverInChain(f"{approver} acts for someone in the requesting call's chain and cannot decide it")
         if expected_hash is not None and expected_hash != row["request_hash"]:
             raise ApprovalRequestChanged(
                 "the request differs from the one you reviewed; review it again", request_hash=row["request_hash"]

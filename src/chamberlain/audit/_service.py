@@ -26,7 +26,7 @@ from ..timeutil import utc_now
 from . import _log
 from ._checkpoint import Checkpoint, open_checkpoint
 from ._keys import LogKeys
-from ._merkle import leaf_hash
+from ._merkle import ProofError, leaf_hash, verify_inclusion
 from ._note import NoteError, VerifierKey, sign_note
 
 __all__ = ["AuditLog", "SignedCheckpoint"]
@@ -67,8 +67,26 @@ class AuditLog:
         head = await _log.head(self.store, tenant)
         latest = await self.latest(tenant)
         if latest is not None and latest.checkpoint.size == head.size:
+            await self._refuse_if_shrunk(tenant, head.size)
             return latest
         return await self._sign(tenant, head)
+
+    async def _refuse_if_shrunk(self, tenant: str, size: int) -> None:
+        """A log rolled back to a size it once had still has that size's checkpoint in the
+        database: serving it would vouch for a log shorter than one signed since, which the
+        file outside the database remembers. (The file is written after the commit of its
+        size, so the head is read again before calling it a shrink: another process may
+        have just grown the log.)"""
+        files = self._files(tenant)
+        if files is None or _size_of(files[0]) <= size:
+            return
+        now = (await _log.head(self.store, tenant)).size
+        outside = _size_of(files[0])
+        if outside > now:
+            raise AuditLogBroken(
+                f"the log of {tenant} has {now} entries but a checkpoint outside the database covers {outside}:"
+                " the database was truncated or restored"
+            )
 
     async def latest(self, tenant: str) -> SignedCheckpoint | None:
         row = await self.store.fetch_one(
@@ -174,6 +192,16 @@ class AuditLog:
         found = await self.entry(tenant, index)
         signed = await self.checkpoint(tenant)
         proof = await _log.inclusion(self.store, tenant, index, signed.checkpoint.size)
+        try:  # the gateway checks its own answer first: an edited row is named, not served
+            verify_inclusion(index, signed.checkpoint.size, leaf_hash(found["canonical"].encode()), proof, signed.checkpoint.root)
+        except ProofError as err:
+            log.error("entry %d of %s's log does not match its signed checkpoint: %s", index, tenant, err)
+            raise AuditLogBroken(
+                f"entry {index} of {tenant}'s log does not match the checkpoint of size {signed.checkpoint.size}"
+                f" signed at {signed.checkpoint.time}: the stored log was changed (`chamberlain audit verify`"
+                " on an export names every entry that differs)",
+                index=index,
+            ) from err
         return {**found, "tree_size": signed.checkpoint.size, "inclusion": [b64(h) for h in proof], "checkpoint": signed.note}
 
     async def consistency(self, tenant: str, size1: int, size2: int | None) -> dict[str, Any]:

@@ -12,6 +12,12 @@ process died between its commit and its publish, or a process without NATS) send
 to the outbox for what lies between. If nothing arrives for ``fallback_s`` it reads the
 outbox anyway, so the last events before a silence are never stranded. NATS speeds
 events up; it cannot lose one.
+
+Outages: the client reconnects by itself a few times; once it gives up, the bus makes a
+new connection every ``retry_s`` until NATS answers. A follower whose subscription
+belonged to a connection that is gone subscribes again on the new one as soon as it
+is up, and reads the outbox for what was committed meanwhile, so a NATS outage costs
+pushed delivery only while it lasts.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from nats.aio.client import Client
 from nats.js import api
 from nats.js.client import JetStreamContext
 
-from ..aio import raise_if_cancelled
+from ..aio import raise_if_cancelled, wait_set
 from ._bus import Read
 
 log = logging.getLogger("chamberlain.events")
@@ -47,6 +53,7 @@ class NatsBus:
         prefix: str = "chamberlain.events",
         stream: str | None = None,
         fallback_s: float = 5.0,
+        retry_s: float = 2.0,
         retention_s: float = 86_400,
         page: int = 500,
     ) -> None:
@@ -55,6 +62,9 @@ class NatsBus:
         self.prefix = prefix
         self.stream = stream or stream_name(prefix)
         self.fallback_s = fallback_s
+        self.retry_s = retry_s
+        """Between attempts to reach NATS again once the client gave up (not ``fallback_s``:
+        a gateway that polls the outbox rarely must not also reconnect rarely)."""
         self.retention_s = retention_s
         self.page = page
         self._nc: Client | None = None
@@ -62,6 +72,10 @@ class NatsBus:
         self._publishing: set[asyncio.Task[None]] = set()
         self._retrying: asyncio.Task[None] | None = None
         self._closing = False
+        self._generation = 0
+        """Counts connections made: a subscription made on an older one is dead."""
+        self._renewed: asyncio.Event | None = None
+        """Set (and replaced) each time a new connection is up: wakes followers waiting for one."""
 
     def subject(self, tenant: str) -> str:
         return f"{self.prefix}.{tenant}"
@@ -100,6 +114,10 @@ class NatsBus:
             await self._js.add_stream(config)
         except nats.js.errors.BadRequestError:
             await self._js.update_stream(config)  # it exists, perhaps with older settings
+        self._generation += 1
+        renewed, self._renewed = self._renewed, asyncio.Event()
+        if renewed is not None:
+            renewed.set()
 
     async def _on_error(self, err: Exception) -> None:
         log.warning("NATS: %s", err)
@@ -115,7 +133,7 @@ class NatsBus:
 
     async def _keep_trying(self) -> None:
         while not self._closing:
-            await asyncio.sleep(self.fallback_s)
+            await asyncio.sleep(self.retry_s)
             try:
                 await self._connect_once()
                 log.info("NATS at %s answers again; events are pushed again", self.url)
@@ -141,26 +159,38 @@ class NatsBus:
         """Publish what this process committed, without holding up the committer."""
         if not events or self._js is None:
             return
-        task = asyncio.get_running_loop().create_task(self._publish(tenant, list(events)))
+        task = asyncio.get_running_loop().create_task(self._publish(tenant, list(events), self._js))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    async def _publish(self, tenant: str, events: list[dict[str, Any]]) -> None:
-        assert self._js is not None
+    async def _publish(self, tenant: str, events: list[dict[str, Any]], js: JetStreamContext | None = None) -> None:
+        # ``js`` as it was at the commit: the connection may have been lost (``self._js`` None) since.
+        js = js or self._js
+        if js is None:
+            return
         for event in events:
             try:
-                await self._js.publish(self.subject(tenant), orjson.dumps(event), timeout=2, headers={"Nats-Msg-Id": event["id"]})
+                await js.publish(self.subject(tenant), orjson.dumps(event), timeout=2, headers={"Nats-Msg-Id": event["id"]})
             except Exception as err:  # followers will find it in the outbox
                 log.warning("publishing event %s of %s to NATS failed: %s", event["id"], tenant, err)
 
     async def follow(self, tenant: str, after: int) -> AsyncGenerator[list[dict[str, Any]], None]:
-        subscription = await self._subscribe(tenant)
+        subscription, generation = await self._subscribe(tenant)
         try:
             async for batch in self._outbox(tenant, after):  # what committed before we listened
                 after = batch[-1]["sequence"]
                 yield batch
             while True:
-                event = await self._next(subscription)
+                if self._js is not None and (subscription is None or generation != self._generation):
+                    # The connection it listened on is gone (or it never had one) and one is
+                    # up now: listen again, then read what committed while no one listened.
+                    await self._unsubscribe(tenant, subscription)
+                    subscription, generation = await self._subscribe(tenant)
+                    if subscription is not None:
+                        async for batch in self._outbox(tenant, after):
+                            after = batch[-1]["sequence"]
+                            yield batch
+                event = await self._next(subscription, generation)
                 if event is not None and event["sequence"] <= after:
                     continue  # seen already
                 if event is not None and event["sequence"] == after + 1:
@@ -172,25 +202,36 @@ class NatsBus:
                     after = batch[-1]["sequence"]
                     yield batch
         finally:
-            if subscription is not None:
-                try:
-                    await subscription.unsubscribe()
-                except Exception:  # the connection may be gone already
-                    log.debug("unsubscribing from %s failed", self.subject(tenant))
+            await self._unsubscribe(tenant, subscription)
 
-    async def _subscribe(self, tenant: str) -> Any:
+    async def _subscribe(self, tenant: str) -> tuple[Any, int]:
+        """A subscription to the tenant's subject (None if there is no connection, or it
+        failed), and the connection it was made on."""
+        generation = self._generation
         if self._js is None:
-            return None
+            return None, generation
         try:
-            return await self._js.subscribe(self.subject(tenant), ordered_consumer=True, deliver_policy=api.DeliverPolicy.NEW)
+            subscription = await self._js.subscribe(
+                self.subject(tenant), ordered_consumer=True, deliver_policy=api.DeliverPolicy.NEW
+            )
         except Exception as err:
-            log.warning("subscribing to %s failed, following the outbox only: %s", self.subject(tenant), err)
-            return None
+            log.warning("subscribing to %s failed, following the outbox meanwhile: %s", self.subject(tenant), err)
+            return None, generation
+        return subscription, generation
 
-    async def _next(self, subscription: Any) -> dict[str, Any] | None:
-        """The next event pushed, or None after ``fallback_s`` without one."""
+    async def _unsubscribe(self, tenant: str, subscription: Any) -> None:
         if subscription is None:
-            await asyncio.sleep(self.fallback_s)
+            return
+        try:
+            await subscription.unsubscribe()
+        except Exception:  # the connection may be gone already
+            log.debug("unsubscribing from %s failed", self.subject(tenant))
+
+    async def _next(self, subscription: Any, generation: int) -> dict[str, Any] | None:
+        """The next event pushed, or None after ``fallback_s`` without one (sooner if a
+        connection newer than ``generation`` comes up, for the follower to listen on it)."""
+        if subscription is None:
+            await self._reconnection(generation)
             return None
         try:
             message = await subscription.next_msg(timeout=self.fallback_s)
@@ -199,10 +240,18 @@ class NatsBus:
         except Exception as err:
             raise_if_cancelled()
             log.warning("reading from NATS failed: %s", err)
-            await asyncio.sleep(self.fallback_s)
+            await self._reconnection(generation)
             return None
         event: dict[str, Any] = orjson.loads(message.data)
         return event
+
+    async def _reconnection(self, generation: int) -> None:
+        """Wait, at most ``fallback_s``, for a connection newer than ``generation``."""
+        if self._generation != generation and self._js is not None:
+            return  # one is up already
+        if self._renewed is None:
+            self._renewed = asyncio.Event()
+        await wait_set(self._renewed, self.fallback_s)
 
     async def _outbox(self, tenant: str, after: int) -> AsyncGenerator[list[dict[str, Any]], None]:
         while True:

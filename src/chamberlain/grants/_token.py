@@ -368,7 +368,9 @@ class GrantAuthority:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         if grant.audience is not None and grant.audience != self.audience:
-            raise GrantWrongAudience(f"grant {grant.id} was issued for {grant.audience!r}, not this gateway")
+            elsewhere = GrantWrongAudience(f"grant {grant.id} was issued for {grant.audience!r}, not this gateway")
+            elsewhere.verified = grant  # genuine, signed by the tenant's key: recorded in its log
+            raise elsewhere
         if grant.not_before is not None and now < grant.not_before:
             early = GrantNotYetValid(f"grant {grant.id} is valid from {grant.not_before.isoformat()}", grant_id=grant.id)
             early.verified = grant
@@ -537,7 +539,15 @@ def _read_grant(token: biscuit.Biscuit, kid: int, key_tenant: str) -> Grant:
     expiry = [f.terms[0] for f in world.query(_EXPIRY)]
     if len(expiry) != 1:
         raise GrantInvalid("grant has no expiry")
-    delegates, narrowed, narrowing = _attenuation_facts(token)
+    try:
+        delegates, narrowed, narrowing = _attenuation_facts(token)
+    except GrantWidened as err:
+        # Every signature verified: a holder of this tenant's genuine grant tried to widen it.
+        # That is the tenant's to know, so the refusal is recorded in its log, under the grant.
+        who = Principal.parse(principal, behalf[0] if behalf else None)
+        actions = tuple(sorted(exact + prefixes))
+        err.verified = Grant(grant_id, tenant, who, actions, expiry[0], kid, token.block_count(), token)
+        raise
     audiences = [f.terms[0] for f in world.query(_AUDIENCE)]
     starts = [f.terms[0] for f in world.query(_NOT_BEFORE)]
     limits = [f.terms[0] for f in world.query(_MAX_USES)]

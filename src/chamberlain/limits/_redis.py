@@ -5,6 +5,13 @@ atomically (Redis runs a script to the end before anything else), on Redis' own 
 (``TIME``), so processes on machines whose clocks differ still agree. A key expires
 when its allowance is whole again, so idle agents cost nothing. Floats travel as
 strings: Redis truncates Lua numbers to integers in replies.
+
+A connection that fails (Redis restarted, failed over, or a middlebox dropped an idle
+connection) is retried once, on a new connection. Without that, every connection the
+pool still held would fail one call after Redis was back (each refused as
+``limiter-unavailable``). A retry can at worst count a call twice, if the first attempt
+ran but its reply was lost: stricter, never more lenient. A timeout is not retried: a
+hung Redis refuses calls after ``timeout_s`` rather than twice that.
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ._limiter import Verdict
 from ._rate import Rate
@@ -42,7 +52,12 @@ class RedisLimiter:
     def __init__(self, url: str, *, prefix: str = PREFIX, timeout_s: float = 1.0) -> None:
         self.url = url
         self.prefix = prefix
-        self._redis: Redis = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
         self._script: Any = self._redis.register_script(_GCRA)
 
     async def take(self, key: str, rate: Rate) -> Verdict:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..actions import Action, Surface
-from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, PermissionDenied
+from ..errors import AuditEntryNotFound, CallNotFound, ChamberlainError, GrantWrongTenant, PermissionDenied
 from ..grants import Grant, GrantAuthority
 from ..limits import Limiter, MemoryLimiter, TenantLimits
 from ..store import Store, tenant_scope
@@ -113,14 +113,21 @@ class Gateway:
         return outcome
 
     async def refuse(self, call: Call, error: ChamberlainError) -> Outcome:
-        """Record a refusal a surface made before the pipeline could run (HTTP-level checks)."""
+        """Record a refusal a surface made outside the pipeline (HTTP-level checks, reads)."""
         outcome = Outcome(call, error=error)
         await record_outcome(self.store, outcome)
+        error.recorded_call = call.id
         return outcome
 
-    async def authenticate(self, token: str | None) -> Grant:
-        """For read paths (listing actions, reading records): the same grant check."""
-        return await self.authority.verify(token)
+    async def authenticate(self, token: str | None, requested_tenant: str | None = None) -> Grant:
+        """For read paths (listing actions, reading records): the same grant check, and,
+        as on every call, a request that names another tenant than the grant's is refused."""
+        grant = await self.authority.verify(token)
+        if requested_tenant is not None and requested_tenant != grant.tenant:
+            refusal = GrantWrongTenant("grant belongs to another tenant than the one requested")
+            refusal.verified = grant  # recorded in the grant's own tenant
+            raise refusal
+        return grant
 
     def actions_for(self, grant: Grant) -> list[Action]:
         """Least privilege in discovery too: an agent sees what its grant covers."""

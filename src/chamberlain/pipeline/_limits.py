@@ -72,7 +72,9 @@ class CheckLimits:
 
     async def _rate(self, call: Call, name: str, rate: Rate) -> RateLimited | LimiterUnavailable | None:
         assert call.grant is not None
-        key = f"{call.grant.tenant}\x1f{call.grant.acting.id}\x1f{name}\x1f{rate}"  # a new rate starts afresh
+        # Counted against the grant's own principal, which the gateway vouched for: sub-agents
+        # named by attenuation share it (a name any holder can invent must not be a fresh allowance).
+        key = f"{call.grant.tenant}\x1f{call.grant.principal.id}\x1f{name}\x1f{rate}"  # a new rate starts afresh
         try:
             verdict = await self.limiter.take(key, rate)
         except Exception as err:  # an unreachable shared limiter refuses: never fail open

@@ -103,7 +103,10 @@ class CheckRevert:
         if target is None or target["action"] != action.reverts:
             return Outcome(call, error=await self._not_reversible(tenant, target_id, action))
         now = utc_now()
-        if target["principal"] != call.grant.acting.id and not call.grant.in_scope(REVERT_CALLS, self._audience, now):
+        # A sub-agent's name is written by whoever attenuated the grant: it makes a call
+        # "its own" only within the grant it was made with, never another agent's of that name.
+        own = target["principal"] == call.grant.acting.id and (not call.grant.delegates or target["grant_id"] == call.grant.id)
+        if not own and not call.grant.in_scope(REVERT_CALLS, self._audience, now):
             return Outcome(call, error=PermissionDenied(f"reverting another agent's calls needs the {REVERT_CALLS!r} right"))
         refusal = revert_refusal(target, now) or await self._waiting(tenant, target_id, action)
         if refusal is not None:

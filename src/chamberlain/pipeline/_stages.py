@@ -12,15 +12,18 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ..actions import Surface
+from ..aio import raise_if_cancelled
 from ..canonical import digest
 from ..context import Context
 from ..errors import (
     ActionError,
     ActionFailed,
     AuthenticationError,
+    BadRequest,
     ChamberlainError,
     GrantInvalid,
     GrantWrongTenant,
@@ -58,7 +61,18 @@ class RecordCalls:
             log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
             outcome = Outcome(call, error=InternalError("the gateway failed to complete the call", call_id=call.id))
         if not outcome.recorded:
-            await record_outcome(self._store, outcome)
+            try:
+                await record_outcome(self._store, outcome)
+            except Exception:
+                raise_if_cancelled()
+                # The database is away (an outage, a failover). Nothing of this call was
+                # kept (an executed call's record commits with its effects, earlier), so
+                # the caller is told to retry: with a retryable refusal it already has
+                # (the revocation or the rate limit could not be checked), or else an
+                # internal error, never a raw exception (MCP would send its text).
+                log.exception("call %s (%s): its outcome could not be recorded", call.id, call.action_name)
+                if outcome.error is None or not outcome.error.retryable or outcome.executed:
+                    outcome = Outcome(call, error=InternalError("the gateway could not record the call; retry", call_id=call.id))
         return outcome
 
 
@@ -120,6 +134,8 @@ class ValidateInput:
             return Outcome(call, error=call.transport_error)
         if not isinstance(call.arguments, dict):
             return Outcome(call, error=InvalidInput("arguments must be a JSON object", errors=[]))
+        if _too_deep(call.arguments):
+            return Outcome(call, error=BadRequest(f"arguments nest deeper than {MAX_DEPTH} levels", limit=MAX_DEPTH))
         try:
             call.args = action.contract.input_model.model_validate(call.arguments)
         except ValidationError as err:
@@ -129,6 +145,23 @@ class ValidateInput:
         call.input = call.args.model_dump(mode="json")
         call.input_hash = digest(call.input)
         return await next(call)
+
+
+MAX_DEPTH = 253
+"""How deep arguments may nest: what canonical JSON (``orjson``, whose limit this is) can
+write. A body parses up to 1,024 levels; deeper arguments would break hashing the input
+(an internal error where a refusal is due), so they are refused here, before any
+handler, policy or log sees them."""
+
+
+def _too_deep(arguments: dict[str, Any]) -> bool:
+    """Whether ``arguments`` nest deeper than MAX_DEPTH, found at C speed (a serialization
+    the hash of the input would do anyway; small arguments cost a microsecond or two)."""
+    try:
+        orjson.dumps(arguments)
+    except TypeError as err:
+        return "recursion" in str(err).lower()
+    return False
 
 
 def _errors(err: ValidationError) -> list[dict[str, object]]:

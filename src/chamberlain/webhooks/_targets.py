@@ -52,10 +52,26 @@ def check_url(url: str) -> httpx.URL:
     return parsed
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+"""RFC 8215's prefix for translators inside a network: where the IPv4 address sits in it
+is the network's choice, so none of it is a public destination."""
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach that address through a translator
+        # (NAT64 64:ff9b::a9fe:a9fe is 169.254.169.254) or a relay (6to4 2002::/16), and
+        # ipaddress calls several of them global: the IPv4 address inside must be public too.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and (ip in _IPV4_COMPATIBLE or ip in _NAT64):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip in _LOCAL_NAT64 or (embedded is not None and not (embedded.is_global and not embedded.is_multicast)):
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
 
 

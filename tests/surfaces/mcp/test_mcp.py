@@ -221,3 +221,38 @@ async def test_a_model_can_send_the_key_as_an_argument(demo_server: DemoServer) 
     assert not first.is_error and again.structured_content == first.structured_content
     assert (again.meta or {}).get("chamberlain/idempotent_replayed") is True
     assert (first.meta or {})["chamberlain/ratelimit"]["policy"] == "100/minute"
+
+
+async def test_nul_in_a_tool_call_is_refused_like_any_bad_input(demo_server: DemoServer) -> None:
+    """PostgreSQL refuses NUL in text: each of these was an internal error there, the last two
+    with the database's own message (and its SQL) in the JSON-RPC error."""
+    async with mcp_session(demo_server.mcp_url, demo_server.grants[ACME]) as s:
+        in_data = await s.call_tool("orders.get", {"order_id": "o_1001\x00"})
+        assert in_data.is_error and in_data.structured_content["code"] == "invalid-input"  # type: ignore[index]
+        assert in_data.structured_content["errors"][0]["loc"] == ["order_id"]  # type: ignore[index]
+        status = await s.call_tool("chamberlain.call_status", {"call_id": "call_\x00"})
+        assert status.is_error and status.structured_content["code"] == "call-not-found"  # type: ignore[index]
+        with pytest.raises(MCPError) as unknown:
+            await s.call_tool("orders.get\x00", {"order_id": "o_1001"})
+        assert unknown.value.code == -32602
+    headers = {"Authorization": f"Bearer {demo_server.grants[ACME]}", "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+        for uri, code in (("chamberlain://calls/call_\x00", "call-not-found"), ("shop://orders/o_1001\x00", "invalid-input")):
+            read = {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}}
+            error = (await http.post(demo_server.mcp_url, json=read)).json()["error"]
+            assert error["code"] == -32602 and error["data"]["code"] == code, error
+
+
+async def test_an_unexpected_failure_is_an_internal_error_that_tells_nothing() -> None:
+    """The SDK would answer the exception's own text (with code 0): a database's message, with its SQL."""
+    from mcp_types import INTERNAL_ERROR
+
+    from chamberlain.surfaces.mcp._server import _guarded
+
+    async def failing(ctx: object, params: object) -> None:
+        raise RuntimeError("(psycopg.DataError) [SQL: SELECT secret FROM calls]")
+
+    with pytest.raises(MCPError) as caught:
+        await _guarded(failing)(None, None)
+    assert caught.value.code == INTERNAL_ERROR and "secret" not in str(caught.value.error)
+    assert caught.value.error.data["code"] == "internal-error"  # type: ignore[index]

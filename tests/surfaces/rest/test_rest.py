@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from chamberlain.config import Settings
 from chamberlain.errors import ERROR_BASE_URI
 from tests.conftest import DemoServer, new_key
 
@@ -419,3 +420,123 @@ def test_a_limited_action_says_how_much_is_left(client: httpx.Client, demo_serve
     assert listed["orders.refund"]["limits"] == {"rate": "100/minute"} and listed["orders.get"]["limits"] == {}
     unlimited = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=bearer(token))
     assert "ratelimit" not in unlimited.headers
+
+
+def _operations(doc: dict) -> dict[str, dict]:
+    return {f"{method.upper()} {path}": op for path, item in doc["paths"].items() for method, op in item.items()}
+
+
+def test_the_openapi_document_lists_every_answer_the_server_gives(client: httpx.Client) -> None:
+    """What schemathesis found the document did not say (tests/fuzz holds the server to it)."""
+    doc = client.get("/openapi.json").json()
+    ops = _operations(doc)
+    refund = ops["POST /v1/actions/orders.refund"]
+    # Any action can be parked by the tenant's policies, and limited by the tenant's own limits.
+    for name in ("orders.get", "orders.refund", "catalog.list_products"):
+        responses = ops[f"POST /v1/actions/{name}"]["responses"]
+        assert {"200", "202", "401", "429", "503"} <= responses.keys(), name
+    assert refund["responses"]["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Pending"}
+    assert "Location" in refund["responses"]["202"]["headers"]
+    assert "404" in ops["POST /v1/actions/orders.refund.revert"]["responses"], "a revert of an unknown call"
+    # Every operation that takes a grant can refuse it; the public ones take none.
+    for label, op in ops.items():
+        assert ("401" in op["responses"]) == ("security" in op), label
+    assert "security" not in ops["GET /stores/{tenant}/llms.txt"] and "security" not in ops["POST /v1/claims/verify"]
+    # An empty body is read as {}: only an action with a required argument needs a body.
+    assert ops["POST /v1/actions/orders.get"]["requestBody"]["required"] is True
+    assert ops["POST /v1/actions/orders.list"]["requestBody"]["required"] is False
+    # Created things are 201; the audit numbers are bounded as the server reads them.
+    assert "201" in ops["POST /v1/quotes"]["responses"] and "200" not in ops["POST /v1/quotes"]["responses"]
+    entries = {p["name"]: p["schema"] for p in ops["GET /v1/audit/entries"]["parameters"]}
+    assert entries["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert entries["from"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    entry = {p["name"]: p["schema"] for p in ops["GET /v1/audit/entries/{index}"]["parameters"]}
+    assert entry["proof"]["enum"] == ["0", "1", "false", "true"] and entry["proof"]["type"] == "string"
+    consistency = {p["name"]: p for p in ops["GET /v1/audit/consistency"]["parameters"]}
+    assert consistency["from"]["required"] and consistency["from"]["schema"]["minimum"] == 1
+    # The endpoints the document used to leave out.
+    for label in ("GET /v1/calls", "GET /v1/policies", "PUT /v1/policies", "GET /v1/approvals", "GET /v1/events/types"):
+        assert label in ops, label
+
+
+def test_proof_is_asked_for_with_one_of_its_values(client: httpx.Client, demo_server: DemoServer) -> None:
+    token = bearer(demo_server.grants[ACME])
+    call = client.post("/v1/actions/orders.get", json={"order_id": "o_1001"}, headers=token).json()
+    (index,) = client.get(f"/v1/calls/{call['call_id']}", headers=token).json()["audit_entries"]
+    for asked, proved in (("1", True), ("true", True), ("0", False), ("false", False)):
+        assert ("inclusion" in client.get(f"/v1/audit/entries/{index}?proof={asked}", headers=token).json()) is proved
+    # Anything else was silently "no proof": a client asking for one must get it or be told.
+    refused = assert_problem(client.get(f"/v1/audit/entries/{index}?proof=yes", headers=token), 400, "bad-request")
+    assert refused["parameter"] == "proof"
+
+
+async def test_audit_numbers_past_what_the_log_can_hold_are_bad_requests(demo_server: DemoServer) -> None:
+    """The log's positions are 32-bit in the database: PostgreSQL refused larger ones with a 500."""
+    token = bearer(demo_server.grants[ACME])
+    auditor = bearer(await demo_server.issue(ACME, ["audit.read"]))
+    async with httpx.AsyncClient(base_url=demo_server.base, timeout=10) as client:
+        for big in (2**31, 13999451828, 2**62 - 1):
+            assert_problem(await client.get(f"/v1/audit/entries/{big}", headers=token), 400, "bad-request")
+            assert_problem(await client.get(f"/v1/audit/consistency?from=1&to={big}", headers=token), 400, "bad-request")
+            assert_problem(await client.get(f"/v1/audit/entries?from={big}", headers=auditor), 400, "bad-request")
+        assert_problem(await client.get(f"/v1/audit/entries/{2**31 - 1}", headers=token), 404, "audit-entry-not-found")
+        assert (await client.get(f"/v1/audit/entries?from={2**31 - 1}", headers=auditor)).json()["entries"] == []
+
+
+async def test_nul_in_a_name_or_in_data_is_refused_like_any_bad_input(demo_server: DemoServer) -> None:
+    """PostgreSQL refuses NUL in text, so each of these was a 500 there (and fine on SQLite)."""
+    token = bearer(demo_server.grants[ACME])
+    reader = bearer(await demo_server.issue(ACME, ["calls.read"]))
+    async with httpx.AsyncClient(base_url=demo_server.base, timeout=10) as client:
+        # A name with a NUL names nothing: not found, as an unknown name is.
+        assert_problem(await client.get("/v1/calls/%00x", headers=token), 404, "call-not-found")
+        assert_problem(await client.post("/v1/actions/orders.get%00", json={}, headers=token), 404, "unknown-action")
+        assert_problem(await client.post("/v1/calls/%00/revert", json={}, headers=token), 404, "call-not-found")
+        assert_problem(await client.get("/v1/approvals/a%00", headers=token), 404, "approval-not-found")
+        assert_problem(await client.get("/v1/tenants/acme%00/keys"), 404, "not-found")
+        assert_problem(await client.get(f"/stores/{ACME}/products/p_kettle%00"), 404, "not-found")
+        listed = await client.get("/v1/calls", params={"principal": "agent:\x00", "before": "\x00"}, headers=reader)
+        assert listed.status_code == 200 and listed.json()["calls"] == [], listed.text
+        # In data, it is invalid input, with where it was.
+        refused = assert_problem(
+            await client.post("/v1/actions/orders.get", json={"order_id": "o_1001\x00"}, headers=token), 422, "invalid-input"
+        )
+        assert refused["errors"] == [{"loc": ["order_id"], "msg": "text may not contain NUL (U+0000)", "type": "string_nul"}]
+        assert "call_id" in refused, "recorded like any refusal"
+        key = {**token, "Idempotency-Key": new_key()}
+        nested = {"order_id": "o_1001", "amount": {"amount_minor": 1, "currency": "EU\x00"}, "reason": "nul"}
+        refused = assert_problem(await client.post("/v1/actions/orders.refund", json=nested, headers=key), 422, "invalid-input")
+        assert refused["errors"][0]["loc"] == ["amount", "currency"]
+        decision = await client.post("/v1/approvals/apr_x/approve", json={"reason": "\x00"}, headers=token)
+        assert_problem(decision, 422, "invalid-input")
+        verify = await client.post("/v1/claims/verify", json={"credential": {"\x00": 1}})
+        assert_problem(verify, 422, "invalid-input")
+
+
+def test_listing_calls_and_approvals_checks_the_grant_first(client: httpx.Client, demo_server: DemoServer) -> None:
+    """As for every call: no grant is 401 whatever else is wrong; then a bad parameter is 400."""
+    assert_problem(client.get("/v1/calls?limit=0"), 401, "grant-missing")
+    assert_problem(client.get("/v1/approvals?status=bogus"), 401, "grant-missing")
+    token = bearer(demo_server.grants[ACME])
+    assert_problem(client.get("/v1/approvals?status=bogus", headers=token), 400, "bad-request")
+    for limit in ("0", "501", "+5", "5_0", " 5"):
+        assert_problem(client.get("/v1/calls", params={"limit": limit}, headers=token), 400, "bad-request")
+
+
+def test_a_refused_method_names_every_method_of_the_path(client: httpx.Client) -> None:
+    refused = client.patch("/v1/policies")
+    assert_problem(refused, 405, "method-not-allowed")
+    assert {m.strip() for m in refused.headers["allow"].split(",")} >= {"GET", "PUT"}
+
+
+def test_a_request_naming_no_tenant_leaves_no_database_behind(client: httpx.Client, demo_server: DemoServer) -> None:
+    """With tenants in databases of their own, reading in an unknown tenant's scope created its
+    database: any anonymous request naming a store left a file (CHAMBERLAIN_TEST_BACKEND=silo)."""
+    names = ("nobody-1", "nobody-2", "nobody-3")
+    assert_problem(client.get(f"/stores/{names[0]}/llms.txt"), 404, "not-found")
+    assert_problem(client.get(f"/stores/{names[1]}/products/p_kettle"), 404, "not-found")
+    settings = Settings(data_dir=demo_server.data)  # the gateway's own URL, as its claims name their keys
+    public = settings.public_url or f"http://{settings.host}:{settings.port}"
+    credential = {"proof": {"verificationMethod": f"{public}/stores/{names[2]}/keys/claims"}}
+    assert_problem(client.post("/v1/claims/verify", json={"credential": credential}), 422, "invalid-input")
+    assert not [p for p in demo_server.data.rglob("*") if any(name in p.name for name in names)]

@@ -32,6 +32,7 @@ from ...money import Money
 from ...pipeline import Call, Gateway
 from ...policy import PolicyBook, PolicyEngine, check, parse_cases
 from ...timeutil import utc_now
+from .._refusals import recorded
 from ._live import live_stream
 from ._people import ConsolePeople, Session
 
@@ -148,9 +149,11 @@ class ConsoleRoutes:
                 return PlainTextResponse("refused: the form is stale or came from another site; reload the page", 403)
             try:
                 return await handler(request, Visit(session, grant))
-            except ChamberlainError as err:
+            except ChamberlainError as err:  # recorded like every refusal (a decision's, by the desk already)
+                record = await recorded(self.gateway, f"console.{handler.__name__}", None, "console", err, grant=grant)
                 status = err.status if err.status in (403, 404, 409, 422) else 400
-                return self.render(request, "error.html", status, visit=Visit(session, grant), error=err.to_problem())
+                problem = err.to_problem(**record)
+                return self.render(request, "error.html", status, visit=Visit(session, grant), error=problem)
 
         return endpoint
 
@@ -261,7 +264,7 @@ class ConsoleRoutes:
             start = None
         else:
             first = params.get("from", "")
-            start = max(0, min(int(first) if first.isdigit() else size - 25, size - 1))
+            start = max(0, min(int(first) if _whole(first) else size - 25, size - 1))
             entries = list(reversed(await self.gateway.audit_entries(visit.grant, start, 25)))
         searched = {"kind": kind, "call": call_id}
         return self.render(
@@ -271,7 +274,7 @@ class ConsoleRoutes:
     async def audit_consistency(self, request: Request, visit: Visit) -> Response:
         """For the browser's own check that the log only grew since it last looked."""
         sizes = [request.query_params.get(n, "") for n in ("from", "to")]
-        if not all(s.isdigit() for s in sizes):
+        if not all(_whole(s) for s in sizes):
             return PlainTextResponse("from and to must be whole numbers", 400, headers=HEADERS)
         found = await self.gateway.audit_consistency(visit.grant, int(sizes[0]), int(sizes[1]))
         return Response(orjson.dumps(found), media_type="application/json", headers=HEADERS)
@@ -435,7 +438,13 @@ def _not_done(outcome: Any) -> dict[str, Any] | None:
 
 def _int(form: FormData, name: str, default: int) -> int:
     raw = str(form.get(name, "")).strip()
-    return int(raw) if raw.isdigit() else default
+    return int(raw) if _whole(raw) else default
+
+
+def _whole(text: str) -> bool:
+    """A whole number ``int()`` takes and the log can hold: ``isdigit()`` alone passes "²"
+    (which ``int()`` refuses) and 5,000-digit strings (which it refuses too), both 500s."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _waterfall(timings: dict[str, float]) -> list[dict[str, Any]]:

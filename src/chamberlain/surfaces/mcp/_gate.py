@@ -5,27 +5,48 @@
 * A request without a usable grant is 401 with ``WWW-Authenticate: Bearer
   resource_metadata=...`` (RFC 9728), which is how standard MCP clients find the token
   endpoint. The refusal is recorded like any other.
+* A body over the size limit is 413 problem+json, and one that does not parse (malformed,
+  or nested deeper than the SDK's parser takes) is the JSON-RPC parse error the SDK would
+  send (``-32700``, with the problem as its ``data``): both are recorded in the grant's
+  tenant like any other refusal, which the SDK, answering them itself, would not do.
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from collections import deque
 
-from ...errors import AuthenticationError, ChamberlainError, MethodNotAllowed
+import orjson
+import pydantic_core
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ...errors import AuthenticationError, BodyTooLarge, ChamberlainError, MalformedJSON, MethodNotAllowed
+from ...grants import Grant
 from ...pipeline import Gateway
 from .._credentials import presented_grant
 from .._refusals import record_refusal
 from ..oauth import challenge
 from ..rest._problems import problem_response
 
+PARSE_ERROR = -32700
+
 
 class McpGate:
-    def __init__(self, app: ASGIApp, gateway: Gateway, anonymous_grant: str | None, public_url: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gateway: Gateway,
+        anonymous_grant: str | None,
+        public_url: str | None,
+        *,
+        max_body_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.gateway = gateway
         self.anonymous_grant = anonymous_grant
         self.public_url = public_url
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,14 +59,60 @@ class McpGate:
         if scope["method"] == "POST":
             request = Request(scope)
             token = presented_grant(request.headers, self.anonymous_grant)
+            traceparent = request.headers.get("traceparent")
             try:
-                await self.gateway.authenticate(token)
+                grant = await self.gateway.authenticate(token)
             except ChamberlainError as err:
-                traceparent = request.headers.get("traceparent")
                 call = await record_refusal(self.gateway, "mcp", None, token, "mcp", err, traceparent=traceparent)
                 headers = {}
                 if isinstance(err, AuthenticationError):
                     headers["WWW-Authenticate"] = challenge(request, self.public_url, "invalid_token" if token else None)
                 await problem_response(err, headers=headers, call_id=call.id)(scope, receive, send)
                 return
+            if self.max_body_bytes is not None:
+                checked = await self._checked_body(scope, receive, send, request, grant, token, traceparent)
+                if checked is None:
+                    return
+                receive = checked
         await self.app(scope, receive, send)
+
+    async def _checked_body(
+        self, scope: Scope, receive: Receive, send: Send, request: Request, grant: Grant, token: str | None, tp: str | None
+    ) -> Receive | None:
+        """The body, read within the size limit and parsed as the SDK will parse it; a
+        receive that replays it, or None once the refusal was recorded and sent."""
+        assert self.max_body_bytes is not None
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        body = bytearray()
+        trailing: list[Message] = []
+        if not (declared.isdigit() and int(declared) > limit):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    trailing.append(message)
+                    break
+                body += message.get("body", b"")
+                if len(body) > limit or not message.get("more_body", False):
+                    break
+        if len(body) > limit or (declared.isdigit() and int(declared) > limit):
+            error: ChamberlainError = BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
+            call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
+            await problem_response(error, call_id=call.id)(scope, receive, send)
+            return None
+        if not trailing:
+            try:
+                pydantic_core.from_json(bytes(body))
+            except ValueError as err:
+                error = MalformedJSON(f"Parse error: {err}")
+                call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
+                fault = {"code": PARSE_ERROR, "message": error.detail, "data": error.to_problem(call_id=call.id)}
+                answer = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": fault})
+                await Response(answer, status_code=400, media_type="application/json")(scope, receive, send)
+                return None
+        queued: deque[Message] = deque([{"type": "http.request", "body": bytes(body), "more_body": bool(trailing)}, *trailing])
+
+        async def replay() -> Message:
+            return queued.popleft() if queued else await receive()
+
+        return replay

@@ -13,7 +13,10 @@ resource is a protocol fault (JSON-RPC ``-32602``), as the MCP spec asks.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import mcp_types as types
 import orjson
@@ -23,14 +26,18 @@ from mcp.shared.exceptions import MCPError
 
 from ... import __version__
 from ...actions import Action
-from ...errors import ChamberlainError, InvalidInput, UnknownAction
+from ...errors import ChamberlainError, InternalError, InvalidInput, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import Call, Gateway, Outcome
 from ...timeutil import spoken_duration
 from .._credentials import presented_grant, requested_tenant
+from .._refusals import recorded
+from ..rest._text import nul_refusal, readable
 from ._listen import ResourceListener
 from ._resources import CALL_SCHEME, CALL_TEMPLATE, ResourceRoute, describe, render, resource_routes
+
+log = logging.getLogger("chamberlain.mcp")
 
 STATUS_TOOL = "chamberlain.call_status"
 # Implementation-defined JSON-RPC server error (-32000..-32099): the grant was refused.
@@ -169,6 +176,28 @@ def _meta_traceparent(meta: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def _guarded(handler: Handler) -> Handler:
+    """``handler``, answering a failure it did not expect as the JSON-RPC internal error
+    (with the problem as ``data``), logged here: the SDK would send the exception's own
+    text (a database's error, with its SQL) to the client."""
+
+    @functools.wraps(handler)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await handler(*args, **kwargs)
+        except MCPError:
+            raise
+        except Exception as err:
+            log.exception("MCP %s failed", handler.__name__)
+            error = InternalError("the gateway failed to answer this request; nothing was changed")
+            raise MCPError(types.INTERNAL_ERROR, error.detail, error.to_problem()) from err
+
+    return guarded  # type: ignore[return-value]
+
+
 class McpSurface:
     def __init__(
         self, gateway: Gateway, anonymous_grant: str | None = None, name: str = "chamberlain", heartbeat_s: float = 15.0
@@ -182,22 +211,33 @@ class McpSurface:
             name,
             version=__version__,
             instructions=gateway.surface.description or None,
-            on_list_tools=self.list_tools,
-            on_call_tool=self.call_tool,
-            on_list_resources=self.list_resources,
-            on_list_resource_templates=self.list_resource_templates,
-            on_read_resource=self.read_resource,
-            on_subscriptions_listen=ResourceListener(gateway, self._routes, self._grant, self._token, heartbeat_s),
+            on_list_tools=_guarded(self.list_tools),
+            on_call_tool=_guarded(self.call_tool),
+            on_list_resources=_guarded(self.list_resources),
+            on_list_resource_templates=_guarded(self.list_resource_templates),
+            on_read_resource=_guarded(self.read_resource),
+            on_subscriptions_listen=ResourceListener(gateway, self._routes, self._listener_grant, self._token, heartbeat_s),
         )
 
     def _token(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
         return presented_grant(_headers(ctx), self.anonymous_grant)
 
-    async def _grant(self, ctx: ServerRequestContext[Any, Any]) -> Grant:
+    async def _grant(self, ctx: ServerRequestContext[Any, Any], asked: str) -> Grant:
         try:
-            return await self.gateway.authenticate(self._token(ctx))
+            return await self.gateway.authenticate(self._token(ctx), requested_tenant(_headers(ctx)))
         except ChamberlainError as err:
-            raise MCPError(AUTH_ERROR_CODE, err.detail, err.to_problem()) from err
+            record = await self._recorded(ctx, asked, err, None)
+            raise MCPError(AUTH_ERROR_CODE, err.detail, err.to_problem(**record)) from err
+
+    async def _listener_grant(self, ctx: ServerRequestContext[Any, Any]) -> Grant:
+        return await self._grant(ctx, "subscriptions/listen")
+
+    async def _recorded(
+        self, ctx: ServerRequestContext[Any, Any], asked: str, error: ChamberlainError, grant: Grant | None
+    ) -> dict[str, Any]:
+        """A refused read, recorded like a refused call; the problem members naming its record."""
+        traceparent = _headers(ctx).get("traceparent")
+        return await recorded(self.gateway, asked, self._token(ctx), "mcp", error, grant=grant, traceparent=traceparent)
 
     async def _run(
         self, ctx: ServerRequestContext[Any, Any], name: str, arguments: Any, meta: Any = None, keyed: bool = False
@@ -207,8 +247,9 @@ class McpSurface:
         headers = _headers(ctx)
         traceparent = headers.get("traceparent") or _meta_traceparent(meta)
         call = Call(
-            action_name=name,
+            action_name=readable(name),
             arguments=arguments,
+            transport_error=nul_refusal(arguments),  # no NUL reaches a database (see rest._text)
             token=self._token(ctx),
             surface="mcp",
             trace_id=trace_id_from_traceparent(traceparent),
@@ -219,7 +260,7 @@ class McpSurface:
         return await self.gateway.call(call)
 
     async def list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
-        grant = await self._grant(ctx)
+        grant = await self._grant(ctx, "tools/list")
         tools = [_tool(a, await self.gateway.approval_for(grant, a)) for a in self.gateway.actions_for(grant)]
         return types.ListToolsResult(tools=[*tools, _status_tool()])
 
@@ -261,18 +302,19 @@ class McpSurface:
 
     async def _call_status(self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]) -> types.CallToolResult:
         """A read of the caller's own record, like ``GET /v1/calls/{id}`` (not itself a call)."""
-        grant = await self._grant(ctx)
+        grant = await self._grant(ctx, STATUS_TOOL)
         call_id = arguments.get("call_id")
         try:
             if not isinstance(call_id, str):
                 raise InvalidInput(
                     "call_id must be a string", errors=[{"loc": ["call_id"], "msg": "required", "type": "missing"}]
                 )
-            record = await self.gateway.record(grant, call_id)
+            record = await self.gateway.record(grant, readable(call_id))
         except ChamberlainError as err:
+            named = await self._recorded(ctx, STATUS_TOOL, err, grant)
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=f"{err.title}: {err.detail}")],
-                structured_content=err.to_problem(),
+                structured_content=err.to_problem(**named),
                 is_error=True,
             )
         return types.CallToolResult(
@@ -299,7 +341,7 @@ class McpSurface:
         return types.ListResourceTemplatesResult(resource_templates=templates)  # type: ignore[arg-type]
 
     async def _visible_routes(self, ctx: ServerRequestContext[Any, Any]) -> list[ResourceRoute]:
-        grant = await self._grant(ctx)
+        grant = await self._grant(ctx, "resources/list")
         allowed = {a.name for a in self.gateway.actions_for(grant)}
         return [r for r in self._routes if r.action.name in allowed]
 
@@ -308,11 +350,12 @@ class McpSurface:
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri.startswith(CALL_SCHEME):
-            grant = await self._grant(ctx)
+            grant = await self._grant(ctx, "resources/read")
             try:
-                record = await self.gateway.record(grant, uri.removeprefix(CALL_SCHEME))
+                record = await self.gateway.record(grant, readable(uri.removeprefix(CALL_SCHEME)))
             except ChamberlainError as err:
-                raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(uri=uri)) from err
+                record = await self._recorded(ctx, "resources/read", err, grant)
+                raise MCPError(types.INVALID_PARAMS, err.detail, err.to_problem(uri=uri, **record)) from err
             contents: Any = types.TextResourceContents(uri=uri, mime_type="application/json", text=orjson.dumps(record).decode())
             return types.ReadResourceResult(contents=[contents])
         for route in self._routes:

@@ -10,9 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...approvals import ApprovalDesk
-from ...errors import ChamberlainError, InvalidInput
+from ...errors import BadRequest, ChamberlainError, InvalidInput
+from ...grants import Grant
 from ...pipeline import Gateway
-from .._credentials import presented_grant
+from .._credentials import presented_grant, requested_tenant
+from .._refusals import recorded
 from ._body import read_json
 from ._problems import JSONResponse, problem_response
 
@@ -43,23 +45,35 @@ class ApprovalRoutes:
             Route("/v1/approvals/{approval_id}/reject", self.reject, methods=["POST"]),
         ]
 
+    async def _grant(self, request: Request) -> Grant:
+        token = presented_grant(request.headers, self.anonymous_grant)
+        return await self.gateway.authenticate(token, requested_tenant(request.headers))
+
+    async def _refused(self, request: Request, asked: str, error: ChamberlainError, grant: Grant | None) -> Response:
+        """Recorded (once: the desk records the refusals of a decision itself) and answered."""
+        token, traceparent = presented_grant(request.headers, self.anonymous_grant), request.headers.get("traceparent")
+        record = await recorded(self.gateway, asked, token, "rest", error, grant=grant, traceparent=traceparent)
+        return problem_response(error, **record)
+
     async def index(self, request: Request) -> Response:
         status = request.query_params.get("status")
+        grant: Grant | None = None
         try:
+            grant = await self._grant(request)
             if status is not None and status not in STATUSES:
-                raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", errors=[])
-            grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+                raise BadRequest(f"status must be one of {', '.join(STATUSES)}", parameter="status")
             items = await self.desk.query(grant, status)
         except ChamberlainError as err:
-            return problem_response(err)
+            return await self._refused(request, "GET /v1/approvals", err, grant)
         return JSONResponse({"tenant": grant.tenant, "approvals": items})
 
     async def show(self, request: Request) -> Response:
+        grant: Grant | None = None
         try:
-            grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+            grant = await self._grant(request)
             return JSONResponse(await self.desk.show(grant, request.path_params["approval_id"]))
         except ChamberlainError as err:
-            return problem_response(err)
+            return await self._refused(request, "GET /v1/approvals/{approval_id}", err, grant)
 
     async def approve(self, request: Request) -> Response:
         return await self._decide(request, approve=True)
@@ -69,8 +83,9 @@ class ApprovalRoutes:
 
     async def _decide(self, request: Request, *, approve: bool) -> Response:
         body, body_error = await read_json(request, self.max_body_bytes)
+        grant: Grant | None = None
         try:
-            grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+            grant = await self._grant(request)
             if body_error is not None:
                 raise body_error
             decision = _decision(body)
@@ -83,7 +98,8 @@ class ApprovalRoutes:
                 surface="rest",
             )
         except ChamberlainError as err:
-            return problem_response(err)
+            verb = "approve" if approve else "reject"
+            return await self._refused(request, f"POST /v1/approvals/{{approval_id}}/{verb}", err, grant)
         return JSONResponse(view)
 
 

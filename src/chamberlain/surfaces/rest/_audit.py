@@ -16,13 +16,19 @@ from starlette.routing import Route
 from ...errors import BadRequest, ChamberlainError
 from ...grants import Grant
 from ...pipeline import Gateway
-from .._credentials import presented_grant
+from .._credentials import presented_grant, requested_tenant
+from .._refusals import recorded
 from ._problems import JSONResponse, problem_response
 
 MAX_PAGE = 1000
+MAX_INDEX = 2**31 - 1
+"""The largest index or tree size a request may name: the log's positions are 32-bit in the
+database (PostgreSQL refuses a larger number in the query, which was a 500)."""
+PROOF = {"0": False, "false": False, "1": True, "true": True}
+"""What ``?proof=`` may be; anything else is refused."""
 
 
-def _int(request: Request, name: str, default: int | None = None, *, low: int = 0, high: int = 2**62) -> int | None:
+def _int(request: Request, name: str, default: int | None = None, *, low: int = 0, high: int = MAX_INDEX) -> int | None:
     raw = request.query_params.get(name) if name in request.query_params else request.path_params.get(name)
     if raw is None:
         return default
@@ -42,22 +48,28 @@ class AuditRoutes:
     @property
     def routes(self) -> list[Route]:
         return [
-            Route("/v1/audit/checkpoint", self._with(self.checkpoint), methods=["GET"]),
-            Route("/v1/audit/key", self._with(self.key), methods=["GET"]),
-            Route("/v1/audit/entries", self._with(self.entries), methods=["GET"]),
-            Route("/v1/audit/entries/{index}", self._with(self.entry), methods=["GET"]),
-            Route("/v1/audit/consistency", self._with(self.consistency), methods=["GET"]),
+            Route("/v1/audit/checkpoint", self._with(self.checkpoint, "checkpoint"), methods=["GET"]),
+            Route("/v1/audit/key", self._with(self.key, "key"), methods=["GET"]),
+            Route("/v1/audit/entries", self._with(self.entries, "entries"), methods=["GET"]),
+            Route("/v1/audit/entries/{index}", self._with(self.entry, "entries/{index}"), methods=["GET"]),
+            Route("/v1/audit/consistency", self._with(self.consistency, "consistency"), methods=["GET"]),
         ]
 
-    def _with(self, handler: Callable[[Request, Grant], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        """Authenticate, then answer; any refusal becomes problem+json."""
+    def _with(
+        self, handler: Callable[[Request, Grant], Awaitable[Response]], path: str
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticate, then answer; any refusal is recorded and becomes problem+json."""
 
         async def endpoint(request: Request) -> Response:
+            token = presented_grant(request.headers, self.anonymous_grant)
+            grant: Grant | None = None
             try:
-                grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+                grant = await self.gateway.authenticate(token, requested_tenant(request.headers))
                 return await handler(request, grant)
             except ChamberlainError as err:
-                return problem_response(err)
+                asked, traceparent = f"GET /v1/audit/{path}", request.headers.get("traceparent")
+                record = await recorded(self.gateway, asked, token, "rest", err, grant=grant, traceparent=traceparent)
+                return problem_response(err, **record)
 
         return endpoint
 
@@ -71,14 +83,17 @@ class AuditRoutes:
         start = _int(request, "from", 0)
         limit = _int(request, "limit", 100, low=1, high=MAX_PAGE)
         assert start is not None and limit is not None
-        items = await self.gateway.audit_entries(grant, start, limit)
+        # A page ends at the largest position the log can hold (the query names its end).
+        items = await self.gateway.audit_entries(grant, start, min(limit, MAX_INDEX - start))
         return JSONResponse({"tenant": grant.tenant, "from": start, "entries": items})
 
     async def entry(self, request: Request, grant: Grant) -> Response:
         index = _int(request, "index")
         assert index is not None
-        proof = request.query_params.get("proof", "0") in ("1", "true")
-        return JSONResponse(await self.gateway.audit_entry(grant, index, proof=proof))
+        proof = request.query_params.get("proof", "0")
+        if proof not in PROOF:  # not silently "no": a client asking for a proof must get one, or a refusal
+            raise BadRequest("proof is 1 or true (with the inclusion proof), or 0 or false", parameter="proof")
+        return JSONResponse(await self.gateway.audit_entry(grant, index, proof=PROOF[proof]))
 
     async def consistency(self, request: Request, grant: Grant) -> Response:
         size1 = _int(request, "from", low=1)

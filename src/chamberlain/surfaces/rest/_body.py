@@ -1,4 +1,4 @@
-"""Reading a request body with a hard size limit and strict JSON parsing."""
+"""Reading a request body with a hard size limit and strict JSON parsing (no NUL in text)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 
 from ...errors import BodyTooLarge, ChamberlainError, MalformedJSON
+from ._text import nul_refusal
 
 
 async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError | None]:
@@ -26,6 +27,8 @@ async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError
     if not raw.strip():
         return {}, None
     try:
-        return orjson.loads(raw), None
+        parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         return None, MalformedJSON(f"body is not valid JSON: {err.msg} at position {err.pos}")
+    refused = nul_refusal(parsed)  # valid JSON, but no database takes it (see _text)
+    return (None, refused) if refused is not None else (parsed, None)

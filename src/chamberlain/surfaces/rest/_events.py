@@ -22,8 +22,8 @@ from ...events import GATEWAY_EVENTS, Batch, EventFilter, Subscriber, allowed_ty
 from ...grants import Grant
 from ...pipeline import Gateway
 from ...timeutil import utc_now
-from .._credentials import presented_grant
-from .._refusals import record_refusal
+from .._credentials import presented_grant, requested_tenant
+from .._refusals import record_refusal, recorded
 from ._problems import JSONResponse, problem_response
 
 _PAGE = 500
@@ -55,10 +55,13 @@ class EventRoutes:
 
     async def types(self, request: Request) -> Response:
         """The event types this grant may subscribe to, with what each means."""
+        token = presented_grant(request.headers, self.anonymous_grant)
         try:
-            grant = await self.gateway.authenticate(presented_grant(request.headers, self.anonymous_grant))
+            grant = await self.gateway.authenticate(token, requested_tenant(request.headers))
         except ChamberlainError as err:
-            return problem_response(err)
+            traceparent = request.headers.get("traceparent")
+            record = await recorded(self.gateway, "GET /v1/events/types", token, "rest", err, traceparent=traceparent)
+            return problem_response(err, **record)
         described = {**self.gateway.surface.events, **GATEWAY_EVENTS}
         return JSONResponse({"tenant": grant.tenant, "types": {t: described.get(t, "") for t in self._allowed(grant)}})
 
@@ -66,7 +69,7 @@ class EventRoutes:
         token = presented_grant(request.headers, self.anonymous_grant)
         grant: Grant | None = None
         try:
-            grant = await self.gateway.authenticate(token)
+            grant = await self.gateway.authenticate(token, requested_tenant(request.headers))
             wants = self._filter(grant, request.query_params.get("types"), request.query_params.get("subject"))
             after = await self._resume_point(grant.tenant, request)
         except ChamberlainError as err:

@@ -14,9 +14,11 @@ from starlette.routing import Route
 
 from ...approvals import ApprovalDesk
 from ...errors import BadRequest, ChamberlainError, NotFound
+from ...grants import Grant
 from ...ids import trace_id_from_traceparent
 from ...pipeline import REVERT_CALLS, Call, Gateway
 from .._credentials import presented_grant, requested_tenant
+from .._refusals import recorded
 from ._approvals import ApprovalRoutes
 from ._audit import AuditRoutes
 from ._body import read_json
@@ -24,6 +26,7 @@ from ._errors import error_routes
 from ._events import EventRoutes
 from ._openapi import openapi_document
 from ._problems import JSONResponse, problem_response
+from ._text import names_without_nul
 
 
 class RestSurface:
@@ -45,8 +48,20 @@ class RestSurface:
     def token(self, request: Request) -> str | None:
         return presented_grant(request.headers, self.anonymous_grant)
 
+    async def _grant(self, request: Request) -> Grant:
+        return await self.gateway.authenticate(self.token(request), requested_tenant(request.headers))
+
+    async def _refused(self, request: Request, asked: str, error: ChamberlainError, grant: Grant | None) -> Response:
+        """A refused read, recorded like a refused call (in the grant's tenant's log once known)."""
+        traceparent = request.headers.get("traceparent")
+        record = await recorded(self.gateway, asked, self.token(request), "rest", error, grant=grant, traceparent=traceparent)
+        return problem_response(error, **record)
+
     @property
     def routes(self) -> list[Route]:
+        return names_without_nul(self._routes())
+
+    def _routes(self) -> list[Route]:
         return [
             Route("/v1/actions", self.list_actions, methods=["GET"]),
             Route("/v1/actions/{name}", self.call_action, methods=["POST"]),
@@ -57,8 +72,8 @@ class RestSurface:
             Route("/v1/calls/{call_id}/revert", self.revert_call, methods=["POST"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/v1/tenants/{tenant}/keys", self.tenant_keys, methods=["GET"]),
-            Route("/v1/policies", self.get_policies, methods=["GET"]),
-            Route("/v1/policies", self.put_policies, methods=["PUT"]),
+            # One route per path, so a 405 elsewhere names every method the path takes in Allow.
+            Route("/v1/policies", self.policies, methods=["GET", "PUT"]),
             Route("/v1/catalog/search", self.search_catalog, methods=["POST"]),
             Route("/v1/quotes", self.create_quote, methods=["POST"]),
             *(ApprovalRoutes(self.gateway, self.desk, self.max_body_bytes, self.anonymous_grant).routes if self.desk else []),
@@ -92,6 +107,9 @@ class RestSurface:
         the body may give a ``reason``."""
         arguments, body_error = await read_json(request, self.max_body_bytes)
         return await self._call(request, REVERT_CALLS, arguments, body_error, revert_of=request.path_params["call_id"])
+
+    async def policies(self, request: Request) -> Response:
+        return await (self.put_policies(request) if request.method == "PUT" else self.get_policies(request))
 
     async def get_policies(self, request: Request) -> Response:
         """``GET /v1/policies`` is the governed action ``policies.get``."""
@@ -158,36 +176,35 @@ class RestSurface:
 
     async def list_actions(self, request: Request) -> Response:
         try:
-            grant = await self.gateway.authenticate(self.token(request))
+            grant = await self._grant(request)
         except ChamberlainError as err:
-            return problem_response(err)
+            return await self._refused(request, "GET /v1/actions", err, None)
         actions = await self.gateway.describe(grant)
         return JSONResponse({"tenant": grant.tenant, "principal": grant.principal.id, "actions": actions})
 
     async def get_call(self, request: Request) -> Response:
+        grant: Grant | None = None
         try:
-            grant = await self.gateway.authenticate(self.token(request))
+            grant = await self._grant(request)
             record = await self.gateway.record(grant, request.path_params["call_id"])
         except ChamberlainError as err:
-            return problem_response(err)
+            return await self._refused(request, "GET /v1/calls/{call_id}", err, grant)
         return JSONResponse(record)
 
     async def list_calls(self, request: Request) -> Response:
         """The tenant's call records, newest first, for a ``calls.read`` grant; filters
         ``principal``, ``action``, ``decision``, pages with ``before`` (a call id) and ``limit``."""
         params = request.query_params
-        try:
-            limit = int(params.get("limit", "50"))
-            if not 1 <= limit <= 500:
-                raise ValueError
-        except ValueError:
-            return problem_response(BadRequest("limit must be a whole number from 1 to 500", parameter="limit"))
         filters = {name: params.get(name) for name in ("principal", "action", "decision", "before")}
+        grant: Grant | None = None
         try:
-            grant = await self.gateway.authenticate(self.token(request))
-            found = await self.gateway.records(grant, limit=limit, **filters)
+            grant = await self._grant(request)  # the grant first, as for every call
+            limit = params.get("limit", "50")
+            if not (limit.isascii() and limit.isdigit() and len(limit) <= 3 and 1 <= int(limit) <= 500):
+                raise BadRequest("limit must be a whole number from 1 to 500", parameter="limit")
+            found = await self.gateway.records(grant, limit=int(limit), **filters)
         except ChamberlainError as err:
-            return problem_response(err)
+            return await self._refused(request, "GET /v1/calls", err, grant)
         return JSONResponse({"tenant": grant.tenant, "calls": found})
 
     async def tenant_keys(self, request: Request) -> Response:

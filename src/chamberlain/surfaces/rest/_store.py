@@ -26,8 +26,10 @@ from ...commerce._jsonld import product_jsonld
 from ...commerce.claims import verify_credential
 from ...errors import InvalidInput, NotFound
 from ...store import tenant_scope
+from ...tenants import tenant_exists
 from ._body import read_json
 from ._problems import JSONResponse, problem_response
+from ._text import names_without_nul
 
 __all__ = ["StoreRoutes"]
 
@@ -55,9 +57,22 @@ class StoreRoutes:
         self.version = version
         self.store_tenant = store_tenant
         self.max_body_bytes = max_body_bytes
+        self._tenants: set[str] = set()
+        """Tenants seen in the directory (tenants are not deleted while a gateway serves)."""
+
+    async def _exists(self, tenant: str) -> bool:
+        """Whether ``tenant`` is in the directory, asked before anything is read in its scope:
+        with tenants in databases of their own, reading in a tenant's scope opens (creates)
+        its database, and a request naming nobody must not leave a file behind."""
+        if tenant not in self._tenants and _HANDLE.match(tenant) and await tenant_exists(self.commerce.store, tenant):
+            self._tenants.add(tenant)
+        return tenant in self._tenants
 
     @property
     def routes(self) -> list[Route]:
+        return names_without_nul(self._routes())
+
+    def _routes(self) -> list[Route]:
         store = "/stores/{tenant}"
         return [
             Route(f"{store}/products/{{product_id}}", self._in_store(self.product), methods=["GET"]),
@@ -89,7 +104,7 @@ class StoreRoutes:
         return endpoint
 
     async def _serve(self, request: Request, tenant: str, handler: Handler) -> Response:
-        if not _HANDLE.match(tenant):
+        if not await self._exists(tenant):
             return problem_response(NotFound("no such store"))
         with tenant_scope(tenant):
             front = await self.commerce.published(tenant)
@@ -167,7 +182,7 @@ class StoreRoutes:
         if not isinstance(method, str) or not method.startswith(prefix) or not method.endswith("/keys/claims"):
             return None
         tenant = method[len(prefix) : -len("/keys/claims")]
-        if not _HANDLE.match(tenant):
+        if not await self._exists(tenant):
             return None
         with tenant_scope(tenant):
             front = await self.commerce.published(tenant)
