@@ -31,6 +31,20 @@ from tests.security.conftest import ACME, Gate, bearer, problem, refused
 from tests.webhooks.test_webhooks import FAST, refund, register, settled
 
 ONCE = {**FAST, "webhook_max_attempts": 1}
+
+
+async def refund_until_dead(rt: Any) -> dict[str, Any]:
+    """Refund an order with the deliverer running; the one delivery, once it is dead."""
+    task = asyncio.create_task(rt.deliverer.run_forever())
+    try:
+        await refund(rt)
+        (dead,) = await settled(rt, status="dead")
+        return dict(dead)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 """Deliveries that fail once are dead at once: the tests read the one attempt."""
 PUBLIC = "93.184.215.14"
 """A public address (registration only resolves a name, it connects to nothing)."""
@@ -164,13 +178,7 @@ async def test_a_name_that_turns_internal_after_registration_is_refused_at_deliv
             with dns(names):
                 await register(rt, f"http://hooks.attacker.test:{port}/hook", ["order.refunded"])
                 names["hooks.attacker.test"] = ["127.0.0.1"]  # the attacker's DNS answers differently now
-                task = asyncio.create_task(rt.deliverer.run_forever())
-                try:
-                    await refund(rt)
-                    (dead,) = await settled(rt, status="dead")
-                finally:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                dead = await refund_until_dead(rt)
         assert got == [], "nothing reached the internal endpoint"
         assert dead["last_error"].startswith("refused: hooks.attacker.test resolves to a non-public address (127.0.0.1)")
 
@@ -184,13 +192,7 @@ async def test_a_webhook_redirect_is_not_followed(tmp_path: Path) -> None:
         await add_order(rt, "acme")
         with listener() as (internal, got), listener(302, f"{internal}/admin") as (redirector, hops):
             await register(rt, f"{redirector}/hook", ["order.refunded"])
-            task = asyncio.create_task(rt.deliverer.run_forever())
-            try:
-                await refund(rt)
-                (dead,) = await settled(rt, status="dead")
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            dead = await refund_until_dead(rt)
         assert got == [] and hops == ["/hook"]
         assert dead["last_status"] == 302 and dead["last_error"] == "HTTP 302"
 

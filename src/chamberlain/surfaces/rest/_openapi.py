@@ -51,6 +51,12 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 
 
+def _listing(description: str, key: str, items: dict[str, Any]) -> dict[str, Any]:
+    """A 200 answer listing ``items`` under ``key``, for the grant's tenant."""
+    schema = {"type": "object", "required": ["tenant", key], "properties": {key: {"type": "array", "items": items}}}
+    return _json(description, schema)
+
+
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
 
@@ -313,14 +319,7 @@ def _call_paths() -> dict[str, Any]:
                         {**_number("limit", low=1, high=500), "description": "At most this many (default 50)"},
                     ],
                     "responses": {
-                        "200": _json(
-                            "Call records",
-                            {
-                                "type": "object",
-                                "required": ["tenant", "calls"],
-                                "properties": {"calls": {"type": "array", "items": record}},
-                            },
-                        ),
+                        "200": _listing("Call records", "calls", record),
                         "400": _problem("limit is not a whole number from 1 to 500"),
                         "403": _problem("The grant does not hold calls.read"),
                     },
@@ -389,14 +388,7 @@ def _approval_paths() -> dict[str, Any]:
                     "summary": "The tenant's approvals, newest first (for approvers)",
                     "parameters": [_string("status", "query", required=False, enum=list(STATUSES))],
                     "responses": {
-                        "200": _json(
-                            "Approvals",
-                            {
-                                "type": "object",
-                                "required": ["tenant", "approvals"],
-                                "properties": {"approvals": {"type": "array", "items": approval}},
-                            },
-                        ),
+                        "200": _listing("Approvals", "approvals", approval),
                         "400": _problem("status is not one of the statuses"),
                         "403": _problem("The grant's principal is not an approver here"),
                     },
