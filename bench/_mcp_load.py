@@ -186,15 +186,12 @@ async def load(server: Server, concurrency: int, calls: int, seconds: float, *, 
                 if await call(s, server, out.errors):
                     out.latencies.append(time.perf_counter() - begin)
 
-        upstream = server.upstream
-        cpu0, up0, own0 = server.cpu_seconds(), upstream.cpu_seconds() if upstream else 0.0, own_cpu_seconds()
+        before = _cpu(server)
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(live[i % len(live)]) for i in range(concurrency)))
         out.wall = time.perf_counter() - t0
         out.calls = started
-        out.server_cpu = server.cpu_seconds() - cpu0
-        out.upstream_cpu = (upstream.cpu_seconds() - up0) if upstream else 0.0
-        out.client_cpu = own_cpu_seconds() - own0
+        _charge(out, server, before)
     return out
 
 
@@ -220,15 +217,24 @@ async def paced(server: Server, concurrency: int, rate: float, seconds: float) -
                 if await call(s, server, out.errors):
                     out.latencies.append(time.perf_counter() - due)
 
-        upstream = server.upstream
-        cpu0, up0, own0 = server.cpu_seconds(), upstream.cpu_seconds() if upstream else 0.0, own_cpu_seconds()
+        before = _cpu(server)
         await asyncio.gather(*(worker(i, live[i % len(live)]) for i in range(concurrency)))
         out.wall = time.perf_counter() - t0
         out.calls = count
-        out.server_cpu = server.cpu_seconds() - cpu0
-        out.upstream_cpu = (upstream.cpu_seconds() - up0) if upstream else 0.0
-        out.client_cpu = own_cpu_seconds() - own0
+        _charge(out, server, before)
     return out
+
+
+def _cpu(server: Server) -> tuple[float, float, float]:
+    """CPU seconds used so far by the server, its upstream (if any) and this process."""
+    upstream = server.upstream
+    return server.cpu_seconds(), upstream.cpu_seconds() if upstream else 0.0, own_cpu_seconds()
+
+
+def _charge(out: Load, server: Server, before: tuple[float, float, float]) -> None:
+    """Charge ``out`` with the CPU each process used since ``before``."""
+    now = _cpu(server)
+    out.server_cpu, out.upstream_cpu, out.client_cpu = (b - a for a, b in zip(before, now, strict=True))
 
 
 def quantile(values: list[float], q: float) -> float:
