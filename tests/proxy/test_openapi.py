@@ -41,7 +41,7 @@ from chamberlain.proxy import HttpUpstream, UpstreamPolicy
 from chamberlain.proxy._forward import build_request
 from chamberlain.proxy._openapi import OpenApiError, UndoOperation, load_spec, openapi_actions
 from chamberlain.proxy._operations import read_operations, snake_case
-from chamberlain.store import idempotency_keys
+from chamberlain.store import idempotency_keys, tenant_scope
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, new_key, permit_all
 from tests.helpers import free_port, serve_in_thread
@@ -531,8 +531,9 @@ async def test_a_retry_whose_first_outcome_was_lost_sends_the_upstream_the_same_
     async with gateway(tmp_path, keyed) as (rt, token):
         key = new_key()
         first = await run(rt, token, "keyed.post_flaky_with_key", {"key": "lost"}, key)
-        async with rt.store.transaction() as tx:  # what a crash before the commit leaves: no key row
-            await tx.execute(sql.delete(idempotency_keys))
+        with tenant_scope("acme"):  # what a crash before the commit leaves: no key row
+            async with rt.store.transaction() as tx:
+                await tx.execute(sql.delete(idempotency_keys))
         retry = await run(rt, token, "keyed.post_flaky_with_key", {"key": "lost"}, key)
         theirs = await run(rt, await issue(rt, principal="agent:other"), "keyed.post_flaky_with_key", {"key": "lost"}, key)
     assert first.ok and retry.ok and theirs.ok and retry.replay_of is None and retry.call.id != first.call.id
