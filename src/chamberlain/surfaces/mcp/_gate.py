@@ -13,20 +13,19 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import orjson
 import pydantic_core
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...errors import AuthenticationError, BodyTooLarge, ChamberlainError, MalformedJSON, MethodNotAllowed
+from ...errors import AuthenticationError, ChamberlainError, MalformedJSON, MethodNotAllowed
 from ...grants import Grant
 from ...pipeline import Gateway
 from .._credentials import presented_grant
 from .._refusals import record_refusal
 from ..oauth import challenge
+from ..rest._body import read_limited
 from ..rest._problems import problem_response
 
 PARSE_ERROR = -32700
@@ -70,49 +69,44 @@ class McpGate:
                 await problem_response(err, headers=headers, call_id=call.id)(scope, receive, send)
                 return
             if self.max_body_bytes is not None:
-                checked = await self._checked_body(scope, receive, send, request, grant, token, traceparent)
+                checked = await self._checked_body(scope, receive, send, grant, token, traceparent)
                 if checked is None:
                     return
                 receive = checked
         await self.app(scope, receive, send)
 
     async def _checked_body(
-        self, scope: Scope, receive: Receive, send: Send, request: Request, grant: Grant, token: str | None, tp: str | None
+        self, scope: Scope, receive: Receive, send: Send, grant: Grant, token: str | None, tp: str | None
     ) -> Receive | None:
         """The body, read within the size limit and parsed as the SDK will parse it; a
         receive that replays it, or None once the refusal was recorded and sent."""
         assert self.max_body_bytes is not None
-        limit = self.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        body = bytearray()
-        trailing: list[Message] = []
-        if not (declared.isdigit() and int(declared) > limit):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    trailing.append(message)
-                    break
-                body += message.get("body", b"")
-                if len(body) > limit or not message.get("more_body", False):
-                    break
-        if len(body) > limit or (declared.isdigit() and int(declared) > limit):
-            error: ChamberlainError = BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
-            call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
-            await problem_response(error, call_id=call.id)(scope, receive, send)
-            return None
-        if not trailing:
+        error: ChamberlainError | None
+        try:
+            body, error = await read_limited(Request(scope, receive), self.max_body_bytes)
+        except ClientDisconnect:
+            return None  # nobody is left to answer
+        if error is None:
             try:
-                pydantic_core.from_json(bytes(body))
+                pydantic_core.from_json(body)
             except ValueError as err:
                 error = MalformedJSON(f"Parse error: {err}")
-                call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
-                fault = {"code": PARSE_ERROR, "message": error.detail, "data": error.to_problem(call_id=call.id)}
-                answer = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": fault})
-                await Response(answer, status_code=400, media_type="application/json")(scope, receive, send)
-                return None
-        queued: deque[Message] = deque([{"type": "http.request", "body": bytes(body), "more_body": bool(trailing)}, *trailing])
+        if error is None:
+            replayed = False
 
-        async def replay() -> Message:
-            return queued.popleft() if queued else await receive()
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
 
-        return replay
+            return replay
+        call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
+        if isinstance(error, MalformedJSON):
+            fault = {"code": PARSE_ERROR, "message": error.detail, "data": error.to_problem(call_id=call.id)}
+            answer = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": fault})
+            await Response(answer, status_code=400, media_type="application/json")(scope, receive, send)
+        else:
+            await problem_response(error, call_id=call.id)(scope, receive, send)
+        return None

@@ -11,19 +11,27 @@ from ...errors import BodyTooLarge, ChamberlainError, MalformedJSON
 from ._text import nul_refusal
 
 
-async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError | None]:
-    """The parsed body, or the error that makes it unusable (never raises)."""
+async def read_limited(request: Request, limit: int) -> tuple[bytes, BodyTooLarge | None]:
+    """The raw body, or the refusal once it is known to exceed ``limit`` (from its declared
+    length alone when it says so, before anything is read)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None, BodyTooLarge(f"body of {declared} bytes exceeds the limit of {limit}", limit=limit)
+        return b"", BodyTooLarge(f"body of {declared} bytes exceeds the limit of {limit}", limit=limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return None, BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
+            return b"", BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks), None
+
+
+async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError | None]:
+    """The parsed body, or the error that makes it unusable (never raises)."""
+    raw, too_large = await read_limited(request, limit)
+    if too_large is not None:
+        return None, too_large
     if not raw.strip():
         return {}, None
     try:
