@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from chamberlain.errors import (
 from chamberlain.pipeline import Call, Outcome
 from chamberlain.store import approvals, audit_entries, events, idempotency_keys
 from chamberlain.tenants import create_tenant
+from chamberlain.timeutil import utc_now
 from tests.conftest import issue, make_runtime, permit_all
 from tests.pipeline.test_gateway import REFUND, add_order, count, record
 
@@ -172,17 +174,23 @@ async def test_a_policy_refusal_is_not_kept(tmp_path: Path) -> None:
 
 
 async def test_keys_survive_a_restart_and_expire(tmp_path: Path) -> None:
-    async with opened(shop, tmp_path, idempotency_ttl_s=0.5) as rt:
+    later = timedelta(0)
+
+    def clock() -> datetime:
+        return utc_now() + later
+
+    async with opened(shop, tmp_path, idempotency_ttl_s=60) as rt:
         await add_order(rt, "acme", total=1_000_000)
         token = await issue(rt)
         first = await keyed(rt, token, "kept")
-    async with opened(shop, tmp_path, fresh=False, idempotency_ttl_s=0.5) as rt:
+    async with opened(shop, tmp_path, fresh=False, idempotency_ttl_s=60) as rt:
+        rt.gateway.idempotency.clock = clock
         assert (await keyed(rt, token, "kept")).replay_of == first.call.id, "kept across a restart"
-        await asyncio.sleep(0.6)
+        later = timedelta(seconds=61)
         assert (await keyed(rt, token, "kept")).replay_of is None, "after its time the key is new again"
         assert await count(rt, refunds) == 2
-        await rt.gateway.idempotency.prune()
-        await asyncio.sleep(0.6)
+        assert await rt.gateway.idempotency.prune() == 0, "the renewed key has not expired"
+        later = timedelta(seconds=122)
         assert await rt.gateway.idempotency.prune() == 1
 
 

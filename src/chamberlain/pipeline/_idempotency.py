@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete
@@ -79,9 +80,11 @@ class Claim:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: Store, *, ttl_s: float) -> None:
+    def __init__(self, store: Store, *, ttl_s: float, clock: Callable[[], datetime] = utc_now) -> None:
         self.store = store
         self.ttl_s = ttl_s
+        self.clock = clock
+        """Wall time, read for expiry; tests pass their own rather than sleep past a TTL."""
         self._running: dict[Scope, str] = {}
         """Keys whose call is running in this process, and that call's id."""
 
@@ -92,7 +95,7 @@ class IdempotencyKeys:
         assert call.grant is not None and call.action is not None and call.input_hash is not None
         scope: Scope = (call.grant.tenant, call.grant.acting.id, call.action.name, key)
         row = await self.store.get(idempotency_keys, _key(scope))
-        if row is not None and row["expires_at"] > _iso(utc_now()):
+        if row is not None and row["expires_at"] > _iso(self.clock()):
             if row["fingerprint"] != call.input_hash:
                 raise IdempotencyKeyReused(
                     f"idempotency key {key[:64]!r} was first used for {call.action.name} with other arguments",
@@ -116,7 +119,7 @@ class IdempotencyKeys:
         response = storable(outcome)
         if response is None:
             return
-        now = utc_now()
+        now = self.clock()
         if claim.expired:
             await tx.execute(delete(idempotency_keys).where(_mine(claim.scope), idempotency_keys.c.expires_at <= _iso(now)))
         row = {
@@ -136,7 +139,7 @@ class IdempotencyKeys:
         """Forget keys past their time; how many."""
 
         async def forget(tx: Transaction) -> int:
-            result = await tx.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= _iso(utc_now())))
+            result = await tx.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= _iso(self.clock())))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
         return await in_every_database(self.store, forget)
