@@ -31,7 +31,16 @@ from .approvals import ApprovalDesk, Approvals, ApprovedCalls, Roles
 from .audit import AuditLog, LogKeys
 from .commerce import Commerce, commerce_surface
 from .config import Settings
-from .errors import ChamberlainError, InternalError, MethodNotAllowed, NotFound, PermissionDenied, PolicyInvalid, RequestTimeout
+from .errors import (
+    ChamberlainError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    PolicyInvalid,
+    RequestTimeout,
+    StoreUnavailable,
+)
 from .events import GATEWAY_EVENTS, EventHub, NatsBus
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
 from .health import readiness
@@ -42,7 +51,7 @@ from .pipeline import Gateway, IdempotencyKeys
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .proxy import Proxies, load_proxy_config
 from .slow_clients import BodyDeadline
-from .store import Store, make_store
+from .store import Store, is_outage, make_store
 from .surfaces._credentials import presented_grant
 from .surfaces._refusals import record_refusal
 from .surfaces.console import ConsolePeople, ConsoleRoutes
@@ -287,6 +296,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     """Whatever escaped every surface's own handling: logged, and answered as the
     problem+json every client expects, never a bare text page that says nothing."""
     log.exception("unhandled error on %s %s", request.method, request.url.path[:200])
+    if is_outage(exc):
+        return problem_response(StoreUnavailable())
     return problem_response(InternalError("the gateway failed to answer this request; nothing was changed"))
 
 

@@ -43,7 +43,8 @@ so that a machine client can decide what to do without parsing prose::
     │   └── RequestTimeout           408  the body did not arrive in time (a slow client)
     ├── MethodNotAllowed             405
     ├── ActionFailed                 422  the business refused (handler raised ActionError)
-    ├── InternalError                500  a bug or an outage; retryable, never leaks details
+    ├── InternalError                500  a bug; retryable, never leaks details
+    ├── StoreUnavailable             503  the database could not be reached or did not answer in time
     ├── AuditLogBroken               500  the log contradicts a checkpoint it signed: nothing new is signed
     ├── RevocationUnavailable        503  revocation state unreadable: refused, never failed open
     └── LimiterUnavailable           503  the shared rate limiter did not answer: refused, never failed open
@@ -110,6 +111,7 @@ __all__ = [
     "RevertWindowClosed",
     "RevocationUnavailable",
     "SlowConsumer",
+    "StoreUnavailable",
     "ToolDefinitionChanged",
     "UnknownAction",
     "UnknownEventType",
@@ -486,6 +488,20 @@ class InternalError(ChamberlainError):
     advice = "Retry later with backoff; nothing was changed. Report the `call_id` if it persists."
     status = 500
     retryable = True
+
+
+class StoreUnavailable(ChamberlainError):
+    code = "store-unavailable"
+    title = "The database is unavailable"
+    advice = (
+        "Retry after `retry_after` seconds (the `Retry-After` header), with the same idempotency key: "
+        "a database could not be reached or did not answer in time, and nothing of this call was kept."
+    )
+    status = 503
+    retryable = True
+
+    def __init__(self, detail: str = "the database did not answer; retry shortly", **extra: Any) -> None:
+        super().__init__(detail, **{"retry_after": 1, **extra})
 
 
 class AuditLogBroken(ChamberlainError):

@@ -137,7 +137,7 @@ async def test_database_redis_and_nats_outages_fail_retryably_never_open_and_hea
 
     # The database down: refused with retryable problems (the grant's revocation check, or
     # the call record, could not be read or written), on MCP too; not ready meanwhile.
-    assert set(problems(load, "database down")) <= {"503 revocation-unavailable", "500 internal-error"}, load.tally.problems
+    assert set(problems(load, "database down")) <= {"503 revocation-unavailable", "503 store-unavailable"}, load.tally.problems
     status, checks = seen["readyz, database down"]
     assert status == 503 and not checks["database"]["ok"], checks
     mcp = seen["mcp, database down"]
@@ -271,9 +271,10 @@ async def test_a_database_lost_mid_call_is_a_retryable_problem_on_rest_and_mcp(
             headers = {**auth, "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
             mcp = await client.post(base + "/mcp", json=body, headers=headers)
             pg.recover()
-    assert rest.status_code == 500 and rest.json()["code"] == "internal-error" and rest.json()["retryable"] is True, rest.text
+    assert rest.status_code == 503 and rest.json()["code"] == "store-unavailable" and rest.json()["retryable"] is True, rest.text
+    assert rest.headers["Retry-After"] == "1"
     assert mcp.status_code == 200 and "error" not in mcp.json(), mcp.text
     problem = mcp_problem(mcp)
-    assert problem["code"] == "internal-error" and problem["retryable"] is True, problem
+    assert problem["code"] == "store-unavailable" and problem["retryable"] is True, problem
     for resp in (rest, mcp):
         assert "psycopg" not in resp.text and "5432" not in resp.text and str(pg.port) not in resp.text, resp.text

@@ -29,10 +29,11 @@ from ..errors import (
     GrantWrongTenant,
     InternalError,
     InvalidInput,
+    StoreUnavailable,
     UnknownAction,
 )
 from ..grants import GrantAuthority
-from ..store import LazyTransaction, Store, Transaction, tenant_scope
+from ..store import LazyTransaction, Store, Transaction, is_outage, tenant_scope
 from ..timeutil import utc_now
 from ..tracing import traceparent_of
 from ._call import Call, Outcome
@@ -57,13 +58,13 @@ class RecordCalls:
             outcome = await next(call)
         except ChamberlainError as err:
             outcome = Outcome(call, error=err)
-        except Exception:
+        except Exception as err:
             log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
-            outcome = Outcome(call, error=InternalError("the gateway failed to complete the call", call_id=call.id))
+            outcome = Outcome(call, error=_failure(err, "the gateway failed to complete the call", call.id))
         if not outcome.recorded:
             try:
                 await record_outcome(self._store, outcome)
-            except Exception:
+            except Exception as err:
                 raise_if_cancelled()
                 # The database is away (an outage, a failover). Nothing of this call was
                 # kept (an executed call's record commits with its effects, earlier), so
@@ -72,8 +73,16 @@ class RecordCalls:
                 # internal error, never a raw exception (MCP would send its text).
                 log.exception("call %s (%s): its outcome could not be recorded", call.id, call.action_name)
                 if outcome.error is None or not outcome.error.retryable or outcome.executed:
-                    outcome = Outcome(call, error=InternalError("the gateway could not record the call; retry", call_id=call.id))
+                    outcome = Outcome(call, error=_failure(err, "the gateway could not record the call; retry", call.id))
         return outcome
+
+
+def _failure(err: Exception, detail: str, call_id: str) -> ChamberlainError:
+    """What the caller is told of an exception the pipeline did not expect: the database
+    being away is ``503 store-unavailable``, anything else ``500 internal-error``."""
+    if is_outage(err):
+        return StoreUnavailable(call_id=call_id)
+    return InternalError(detail, call_id=call_id)
 
 
 class Authenticate:
@@ -272,7 +281,7 @@ class Execute:
             raise _HandlerFailed(InternalError(f"{action.name} did not finish within {self._timeout:g}s")) from err
         except Exception as err:  # a pydantic error raised inside the handler is the handler's, not the output's
             log.exception("call %s: handler of %s raised", call.id, action.name)
-            raise _HandlerFailed(InternalError(f"{action.name} failed; nothing was changed", call_id=call.id)) from err
+            raise _HandlerFailed(_failure(err, f"{action.name} failed; nothing was changed", call.id)) from err
         try:
             result = action.contract.dump_output(value)
         except ValidationError as err:

@@ -3,6 +3,7 @@
 from ._base import DuplicateKey, Store, Transaction, Write, tenant_lock
 from ._lazy import LazyTransaction
 from ._migrate import alembic_config, current_revision, upgrade
+from ._outage import is_outage
 from ._placement import Placements
 from ._postgres import PostgresStore
 from ._routed import (
@@ -92,6 +93,7 @@ __all__ = [
     "grants",
     "idempotency_keys",
     "in_every_database",
+    "is_outage",
     "make_store",
     "metadata",
     "oauth_clients",
