@@ -6,11 +6,20 @@ FastMCP server.
     python bench/peers.py --quick      # 2 rounds, short phases: checks the setup
     python bench/peers.py --contextforge stateful    # one ContextForge mode only
     python bench/peers.py --contextforge none        # FastMCP and Chamberlain only
+    python bench/peers.py --client wire --no-plots   # the light client only, plots untouched
 
-Every server is a separate process on 127.0.0.1, driven by the official ``mcp`` SDK client
-from this process. Each round measures every server at concurrency 1, 16 and 64 (tasks
-share sessions four to one), with the order of servers rotated from round to round so the
-drift of this shared machine hits them alike. A phase ends after ``--calls`` calls (scaled
+Every server is a separate process on 127.0.0.1, driven from this process by two clients
+(``--client``, both by default): ``sdk``, the official ``mcp`` SDK client an agent host
+runs, and ``wire``, a load generator's client speaking MCP Streamable HTTP with aiohttp
+(bench/_mcp_load.py). The SDK client costs this process 2-4 ms of CPU a call, more than
+the servers, on a machine whose cores client and servers share: its figures compress
+ratios toward 1 and its p99 at c16 is mostly the client's queue. The wire client costs
+about 0.3 ms, so its figures are the servers'. Each client gets its own table, targets and
+plots. Each round measures every server at concurrency 1, 16 and 64 (tasks share sessions
+four to one), with the order of servers rotated from round to round so the drift of this
+shared machine hits them alike; each server's SDK phases run, then its wire phases, so
+both clients see every server at nearly the same time of the round, and each client's
+ratios compare phases of that client in the same round. A phase ends after ``--calls`` calls (scaled
 with concurrency) or ``--seconds``, whichever comes first, so the slow gateway costs
 minutes, not hours. Ratios are computed per round, then summarised as median (min-max).
 Server CPU per call comes from /proc/<pid>/stat (the process and its children); for
@@ -25,7 +34,9 @@ loopback upstreams allowed, one uvicorn worker, in its default stateless mode an
 grouped into a virtual server with ``POST /servers``, and called at ``/servers/<id>/mcp``
 with a bearer JWT from its own token tool.
 
-Raw results: bench/results/peers.json (not committed); plots: docs/images/bench-peers-*.png.
+Raw results: bench/results/peers.json (not committed); plots (unless ``--no-plots``):
+docs/images/bench-peers-{latency,throughput}.png for the SDK client and
+docs/images/bench-peers-wire-{latency,throughput}.png for the wire client.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from _mcp_load import Load, Server, free_port, load, paced, quantile, spread, wait_up
+from _mcp_load import CLIENTS, Load, Server, free_port, load, paced, quantile, spread, wait_up
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -65,6 +76,10 @@ LABELS = {
 TARGET_VS_BARE = 1.0
 TARGET_VS_CONTEXTFORGE = 10.0
 TARGET_P99_C16_MS = 20.0
+CLIENT_LABELS = {
+    "sdk": "official mcp SDK client (ClientSession over streamable_http_client)",
+    "wire": "wire client (aiohttp, MCP Streamable HTTP spoken directly, as a load generator)",
+}
 
 
 # -- ContextForge: install, start, register ----------------------------------------------
@@ -207,6 +222,8 @@ def start_own(tmp: Path) -> tuple[Server, Server]:
 @dataclass
 class Phase:
     server: str
+    client: str
+    """``sdk`` or ``wire``: which client of bench/_mcp_load.py drove the phase."""
     round: int
     concurrency: int
     mode: str
@@ -225,10 +242,11 @@ class Phase:
     errors: int
 
 
-def phase(server: Server, rnd: int, c: int, got: Load, offered: float = 0.0) -> Phase:
+def phase(server: Server, client: str, rnd: int, c: int, got: Load, offered: float = 0.0) -> Phase:
     mode = "paced" if offered else "closed"
     done = Phase(
         server=server.name,
+        client=client,
         round=rnd,
         concurrency=c,
         mode=mode,
@@ -244,29 +262,36 @@ def phase(server: Server, rnd: int, c: int, got: Load, offered: float = 0.0) -> 
         errors=len(got.errors),
     )
     for error in got.errors[:3]:
-        print(f"    {server.name} c{c} failed call: {error}", flush=True)
+        print(f"    {server.name} c{c} {client} client failed call: {error}", flush=True)
     print(
-        f"round {rnd + 1} {server.name:22s} c{c:<3d}{'p' if mode == 'paced' else ' '} {done.calls:6d} calls "
+        f"round {rnd + 1} {client:4s} {server.name:22s} c{c:<3d}{'p' if mode == 'paced' else ' '} {done.calls:6d} calls "
         f"{done.calls_per_s:7.1f}/s  p50 {done.p50_ms:7.2f} ms  p99 {done.p99_ms:7.2f} ms  "
         f"cpu/call {done.server_cpu_ms_per_call:6.2f} ms"
         + (f" (+ upstream {done.upstream_cpu_ms_per_call:.2f})" if server.upstream else "")
-        + f"  errors {done.errors}",
+        + f"  client {done.client_cpu_ms_per_call:.2f} ms  errors {done.errors}",
         flush=True,
     )
     return done
 
 
-async def measure(server: Server, rnd: int, args: argparse.Namespace, latencies: dict[str, list[float]]) -> list[Phase]:
+def key(client: str, server: str, panel: str) -> str:
+    """Where a phase's latencies go in ``latencies`` (and in peers.json): ``wire/chamberlain@16p``."""
+    return f"{client}/{server}@{panel}"
+
+
+async def measure(
+    server: Server, client: str, rnd: int, args: argparse.Namespace, latencies: dict[str, list[float]]
+) -> list[Phase]:
     phases = []
     for c in CONCURRENCY:
         n = args.calls * (1 if c == 1 else c // 8 * 5)  # 400 sequential, 4,000 at c16, 16,000 at c64 by default
-        got = await load(server, c, n, args.seconds, warmup=30 if c == 1 else 1)
-        latencies.setdefault(f"{server.name}@{c}", []).extend(got.latencies)
-        phases.append(phase(server, rnd, c, got))
+        got = await load(server, c, n, args.seconds, warmup=30 if c == 1 else 1, client=client)
+        latencies.setdefault(key(client, server.name, str(c)), []).extend(got.latencies)
+        phases.append(phase(server, client, rnd, c, got))
     if server.upstream is None and args.paced_rate > 0:  # ContextForge cannot keep up with it: skipped
-        got = await paced(server, 16, args.paced_rate, args.seconds)
-        latencies.setdefault(f"{server.name}@16p", []).extend(got.latencies)
-        phases.append(phase(server, rnd, 16, got, args.paced_rate))
+        got = await paced(server, 16, args.paced_rate, args.seconds, client=client)
+        latencies.setdefault(key(client, server.name, "16p"), []).extend(got.latencies)
+        phases.append(phase(server, client, rnd, 16, got, args.paced_rate))
     return phases
 
 
@@ -296,10 +321,12 @@ ROWS: list[tuple[str, str, int]] = [
 ]
 
 
-def report(phases: list[Phase], names: list[str]) -> tuple[str, dict[str, bool]]:
+def report(phases: list[Phase], names: list[str], client: str) -> tuple[str, dict[str, bool]]:
+    """The table and the targets for the phases of one client (``phases`` are that client's)."""
     others = [n for n in names if n != GOVERNED]
+    title = f"== {client} client: {CLIENT_LABELS[client]} =="
     head = "| c | measure | " + " | ".join(LABELS[n] for n in names) + " | " + " | ".join(f"gov. / {n}" for n in others) + " |"
-    lines = [head, "|" + "---|" * (2 + len(names) + len(others))]
+    lines = [title, "", head, "|" + "---|" * (2 + len(names) + len(others))]
     for c in CONCURRENCY:
         for label, field, digits in ROWS:
             cells = [fmt(spread(values(phases, n, c, field)), digits) for n in names]
@@ -321,12 +348,12 @@ def report(phases: list[Phase], names: list[str]) -> tuple[str, dict[str, bool]]
         f"c{c} " + "/".join(f"{spread(values(phases, n, c, 'client_cpu_ms_per_call'))[0]:.2f}" for n in names)
         for c in CONCURRENCY
     )
-    lines.append(f"client (mcp SDK, this process) CPU per call (ms), {'/'.join(names)}: {per_c}")
+    lines.append(f"client ({client}, this process) CPU per call (ms), {'/'.join(names)}: {per_c}")
     failed = sum(p.errors for p in phases)
-    lines.append(f"failed calls: {failed}")
+    lines.append(f"failed calls ({client} client): {failed}")
 
     verdicts: dict[str, bool] = {}
-    lines.append("\ntargets (medians of per-round ratios):")
+    lines.append(f"\ntargets, {client} client (medians of per-round ratios):")
     for c in CONCURRENCY:
         r = spread(ratios(phases, c, "calls_per_s", BARE))
         verdicts[f"throughput c{c} >= {TARGET_VS_BARE}x bare"] = r[0] >= TARGET_VS_BARE
@@ -341,18 +368,22 @@ def report(phases: list[Phase], names: list[str]) -> tuple[str, dict[str, bool]]
     throughput = spread(values(phases, GOVERNED, 16, "calls_per_s"))[0]
     lines.append(
         f"    (a closed loop of 16 has a mean latency of 16 / throughput = {16 / throughput * 1000:.1f} ms here, "
-        f"Little's law: under {TARGET_P99_C16_MS:g} ms needs over {16 / TARGET_P99_C16_MS * 1000:.0f} calls/s from this client)"
+        f"Little's law: under {TARGET_P99_C16_MS:g} ms needs over {16 / TARGET_P99_C16_MS * 1000:.0f} calls/s "
+        f"with the {client} client)"
     )
     paced_p99 = values(phases, GOVERNED, 16, "p99_ms", "paced")
     if paced_p99:
         verdicts[f"p99 at c16 < {TARGET_P99_C16_MS} ms (paced)"] = spread(paced_p99)[0] < TARGET_P99_C16_MS
         lines.append(f"  governed p99 at c16, paced: {fmt(spread(paced_p99), 2)} ms (target < {TARGET_P99_C16_MS:g} ms)")
+    verdicts = {f"{client}: {what}": ok for what, ok in verdicts.items()}
     for what, ok in verdicts.items():
         lines.append(f"  {'met' if ok else 'NOT MET'}: {what}")
     return "\n".join(lines), verdicts
 
 
-def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str], subtitle: str) -> list[Path]:
+def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str], subtitle: str, client: str) -> list[Path]:
+    """The latency and the throughput plots of one client (``phases`` are that client's):
+    bench-peers-*.png for the SDK client, bench-peers-wire-*.png for the wire client."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -360,14 +391,16 @@ def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     colors = {BARE: "#888888", GOVERNED: "#1f6feb", "contextforge": "#d1242f", "contextforge-stateful": "#f08c00"}
+    prefix = "bench-peers-" if client == "sdk" else f"bench-peers-{client}-"
+    subtitle = f"{client} client, {subtitle}"
     panels = [(str(c), f"concurrency {c}, closed loop") for c in CONCURRENCY]
     if any(p.mode == "paced" for p in phases):
         rate = statistics.median(p.offered_per_s for p in phases if p.mode == "paced")
         panels.append(("16p", f"16 tasks paced at {rate:.0f} calls/s"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), sharey=True)
-    for ax, (key, title) in zip(axes, panels, strict=True):
+    for ax, (panel, title) in zip(axes, panels, strict=True):
         for n in names:
-            data = sorted(v * 1000 for v in latencies.get(f"{n}@{key}", []))
+            data = sorted(v * 1000 for v in latencies.get(key(client, n, panel), []))
             if data:
                 ax.plot(data, [(i + 1) / len(data) for i in range(len(data))], label=LABELS[n], color=colors[n])
         ax.set_xscale("log")
@@ -379,7 +412,7 @@ def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"MCP tool call latency, CDF over all rounds ({subtitle})", fontsize=10)
     fig.tight_layout()
-    latency_png = IMAGES / "bench-peers-latency.png"
+    latency_png = IMAGES / f"{prefix}latency.png"
     fig.savefig(latency_png, dpi=110)
     plt.close(fig)
 
@@ -400,7 +433,7 @@ def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str
     left.legend(fontsize=8)
     fig.suptitle(f"Throughput and server CPU ({subtitle})", fontsize=10)
     fig.tight_layout()
-    throughput_png = IMAGES / "bench-peers-throughput.png"
+    throughput_png = IMAGES / f"{prefix}throughput.png"
     fig.savefig(throughput_png, dpi=110)
     plt.close(fig)
     return [latency_png, throughput_png]
@@ -411,6 +444,7 @@ def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str
 
 async def run(args: argparse.Namespace) -> None:
     modes = [m for m in args.contextforge.split(",") if m and m != "none"]
+    clients = list(CLIENTS) if args.client == "both" else [args.client]
     if modes:
         ensure_contextforge()
     phases: list[Phase] = []
@@ -431,7 +465,8 @@ async def run(args: argparse.Namespace) -> None:
                 if rnd % 2:
                     order.reverse()
                 for server in order:
-                    phases += await measure(server, rnd, args, latencies)
+                    for client in clients:
+                        phases += await measure(server, client, rnd, args, latencies)
         except BaseException:
             for s in servers:
                 if s.data_dir is not None and (s.data_dir / "gateway.log").exists():
@@ -440,11 +475,19 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             for s in reversed(servers):
                 s.stop()
-    table, verdicts = report(phases, names)
-    print("\n" + table)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"{args.rounds} rounds{', --quick' if args.quick else ''}, {os.cpu_count()} cores, {when}"
-    pictures = plot(phases, latencies, names, subtitle)
+    tables: list[str] = []
+    verdicts: dict[str, bool] = {}
+    pictures: list[Path] = []
+    for client in clients:
+        mine = [p for p in phases if p.client == client]
+        table, met = report(mine, names, client)
+        print("\n" + table, flush=True)
+        tables.append(table)
+        verdicts |= met
+        if not args.no_plots:
+            pictures += plot(mine, latencies, names, subtitle, client)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "peers.json"
     out.write_text(
@@ -456,12 +499,13 @@ async def run(args: argparse.Namespace) -> None:
                 "args": vars(args),
                 "phases": [asdict(p) for p in phases],
                 "latencies_ms": {k: [round(v * 1000, 4) for v in vs] for k, vs in latencies.items()},
+                "clients": clients,
                 "verdicts": verdicts,
-                "table": table,
+                "table": "\n\n".join(tables),
             }
         )
     )
-    print(f"\nwritten {out.relative_to(HERE.parent)}, " + ", ".join(str(p.relative_to(HERE.parent)) for p in pictures))
+    print("\nwritten " + ", ".join(str(p.relative_to(HERE.parent)) for p in [out, *pictures]))
     if any(p.errors for p in phases):
         raise SystemExit("some calls failed")
 
@@ -482,6 +526,13 @@ def main() -> None:
         default=200.0,
         help="calls/s of the paced phase at c16 (latency under a set load; FastMCP and Chamberlain only; 0 skips it)",
     )
+    parser.add_argument(
+        "--client",
+        choices=[*CLIENTS, "both"],
+        default="both",
+        help="which load client drives the servers: the mcp SDK's, the light wire client, or both (default)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="leave docs/images alone")
     parser.add_argument("--quick", action="store_true", help="2 rounds, phases of at most 3 s: checks the setup")
     args = parser.parse_args()
     if args.quick:

@@ -1,6 +1,6 @@
 """Where a governed MCP call spends its server time: py-spy on the Chamberlain server under load.
 
-    python bench/profile_governed.py [--seconds 8]
+    python bench/profile_governed.py [--seconds 8] [--sessions 8] [--server governed|bare]
 
 Writes collapsed stacks to bench/results/profile.txt (open with speedscope or
 flamegraph.pl) and prints the share of samples by layer and the top functions.
@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from mcp_overhead import free_port, wait_up  # noqa: E402
+
+SERVERS = {"governed": "governed", "bare": "bare_fastmcp"}
 
 # First match wins, checked from the innermost frame outwards.
 LAYERS = [
@@ -67,18 +69,18 @@ def layer_of(stack: list[str]) -> str:
     return "other"
 
 
-async def load(url: str, token: str, seconds: float, sessions: int = 8) -> int:
+async def load(url: str, token: str, seconds: float, sessions: int = 8, tool: str = "math.add") -> int:
     done = 0
 
     async def worker() -> None:
         nonlocal done
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=30) as http:
             async with streamable_http_client(url, http_client=http) as (read, write, *_):
                 async with ClientSession(read, write) as s:
                     await s.initialize()
                     end = time.monotonic() + seconds
                     while time.monotonic() < end:
-                        await s.call_tool("math.add", {"a": 1, "b": 2})
+                        await s.call_tool(tool, {"a": 1, "b": 2})
                         done += 1
 
     await asyncio.gather(*(worker() for _ in range(sessions)))
@@ -88,21 +90,24 @@ async def load(url: str, token: str, seconds: float, sessions: int = 8) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--server", choices=["governed", "bare"], default="governed", help="bare: FastMCP, for comparison")
+    parser.add_argument("--sessions", type=int, default=8, help="concurrent client sessions; 1 profiles sequential calls")
     args = parser.parse_args()
     out = HERE / "results" / "profile.txt"
     out.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, str(HERE / "servers" / "governed.py"), str(port), tmp],
+            [sys.executable, str(HERE / "servers" / f"{SERVERS[args.server]}.py"), str(port), tmp],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
             url = f"http://127.0.0.1:{port}/mcp"
             wait_up(url)
-            token = (Path(tmp) / "grant.txt").read_text().strip()
-            asyncio.run(load(url, token, 1.0))  # warm up caches before sampling
+            token = (Path(tmp) / "grant.txt").read_text().strip() if args.server == "governed" else ""
+            tool = "math.add" if args.server == "governed" else "add"
+            asyncio.run(load(url, token, 1.0, tool=tool))  # warm up caches before sampling
             spy = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "py-spy"),
@@ -122,7 +127,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
-            calls = asyncio.run(load(url, token, args.seconds + 0.5))
+            calls = asyncio.run(load(url, token, args.seconds + 0.5, args.sessions, tool))
             spy.wait(timeout=60)
         finally:
             server.terminate()

@@ -1,4 +1,9 @@
-"""The floor: one trivial tool served bare by FastMCP (stateless, JSON responses)."""
+"""The floor: one trivial tool served bare by FastMCP (stateless, JSON responses).
+
+The tool is ``async def``, as Chamberlain requires of actions, so both servers run the
+same function. FastMCP runs a plain ``def`` tool in a worker thread, which cost it about
+0.24 ms more CPU per call on this machine: a sync floor would flatter the governed server.
+"""
 
 import sys
 
@@ -8,7 +13,7 @@ mcp = FastMCP("bare")
 
 
 @mcp.tool
-def add(a: int, b: int) -> int:
+async def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
 
