@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -81,6 +82,43 @@ async def test_validate_input(runtime: Runtime) -> None:
     same = call()
     await stage(same, nxt)
     assert same.input_hash == c.input_hash
+
+
+strict = Surface("strict")
+
+
+@strict.action("things.set", risk="write")
+async def set_thing(flag: bool, count: int, on: date, ratio: float = 1.0) -> dict[str, Any]:
+    """Takes each JSON type the published schema names."""
+    return {"flag": flag, "count": count, "on": on.isoformat(), "ratio": ratio}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "wrong"),
+    [
+        ({"flag": 0, "count": 1, "on": "2026-11-29"}, "flag"),  # 0 is not false
+        ({"flag": "true", "count": 1, "on": "2026-11-29"}, "flag"),
+        ({"flag": True, "count": "1", "on": "2026-11-29"}, "count"),  # a numeral is not a number
+        ({"flag": True, "count": 1.5, "on": "2026-11-29"}, "count"),
+        ({"flag": True, "count": True, "on": "2026-11-29"}, "count"),
+        ({"flag": True, "count": 1, "on": 1764374400}, "on"),  # a date is sent as ISO 8601 text
+    ],
+)
+async def test_arguments_are_held_to_their_json_schema_without_coercion(arguments: dict[str, Any], wrong: str) -> None:
+    out = await ValidateInput(strict)(call(action="things.set", arguments=arguments), Recorder())
+    assert isinstance(out.error, InvalidInput), out
+    assert [e["loc"] for e in out.error.extra["errors"]] == [[wrong]]
+
+
+async def test_what_json_can_only_send_as_text_or_integers_is_taken() -> None:
+    c = call(action="things.set", arguments={"flag": False, "count": 3, "on": "2026-11-29", "ratio": 2})
+    assert (await ValidateInput(strict)(c, Recorder())).ok
+    assert c.input == {"flag": False, "count": 3, "on": "2026-11-29", "ratio": 2.0}
+
+
+async def test_arguments_json_cannot_hold_are_refused_not_crashed_on() -> None:
+    out = await ValidateInput(strict)(call(action="things.set", arguments={"flag": object()}), Recorder())
+    assert isinstance(out.error, InvalidInput) and "JSON" in out.error.detail
 
 
 async def test_authorize_grant(runtime: Runtime) -> None:
