@@ -2,7 +2,11 @@
 Chamberlain's governed pipeline, and through IBM ContextForge in front of that same
 FastMCP server.
 
-    python bench/peers.py              # 5 rounds, about 15 minutes (ContextForge is slow)
+The floor runs twice: as FastMCP ships, and with the garbage-collector settings
+``chamberlain serve`` gives the gateway (``--tune-gc``), so that one comparison holds
+everything but governance equal. The governed server runs as ``chamberlain serve`` does.
+
+    python bench/peers.py              # 5 rounds, about 25 minutes (ContextForge is slow)
     python bench/peers.py --quick      # 2 rounds, short phases: checks the setup
     python bench/peers.py --contextforge stateful    # one ContextForge mode only
     python bench/peers.py --contextforge none        # FastMCP and Chamberlain only
@@ -66,9 +70,11 @@ CF_VENV = HERE / ".venvs" / "contextforge"
 CF_PYTHON = CF_VENV / "bin" / "python"
 CF_ADMIN = "admin@example.com"
 CONCURRENCY = (1, 16, 64)
-BARE, GOVERNED = "fastmcp-bare", "chamberlain"
+BARE, BARE_GC, GOVERNED = "fastmcp-bare", "fastmcp-bare-gc", "chamberlain"
+FLOORS = (BARE, BARE_GC)
 LABELS = {
     BARE: "FastMCP 4.1.2 bare",
+    BARE_GC: "FastMCP bare, gateway GC",
     GOVERNED: "Chamberlain governed",
     "contextforge": "ContextForge (stateless)",
     "contextforge-stateful": "ContextForge (stateful)",
@@ -201,19 +207,24 @@ def _register(base: str, token: str, upstream: Server) -> tuple[str, str]:
 # -- the floor and the governed server ------------------------------------------------------
 
 
-def start_own(tmp: Path) -> tuple[Server, Server]:
-    bare_port, gov_port = free_port(), free_port()
+def start_own(tmp: Path) -> list[Server]:
+    """The floor as FastMCP ships, the floor with the garbage-collector settings the gateway
+    runs with (``--tune-gc``: everything equal but governance), and the governed server."""
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    bare = subprocess.Popen([sys.executable, str(HERE / "servers" / "bare_fastmcp.py"), str(bare_port)], **quiet)  # type: ignore[call-overload]
+    floors = []
+    for name, extra in ((BARE, []), (BARE_GC, ["--tune-gc"])):
+        port = free_port()
+        process = subprocess.Popen([sys.executable, str(HERE / "servers" / "bare_fastmcp.py"), str(port), *extra], **quiet)  # type: ignore[call-overload]
+        floors.append(Server(name, "add", process, f"http://127.0.0.1:{port}/mcp"))
     data = tmp / "governed"
     data.mkdir()
+    gov_port = free_port()
     gov = subprocess.Popen([sys.executable, str(HERE / "servers" / "governed.py"), str(gov_port), str(data)], **quiet)  # type: ignore[call-overload]
-    floor = Server(BARE, "add", bare, f"http://127.0.0.1:{bare_port}/mcp")
     governed = Server(GOVERNED, "math.add", gov, f"http://127.0.0.1:{gov_port}/mcp", data_dir=data)
-    for s in (floor, governed):
+    for s in (*floors, governed):
         wait_up(s.url, process=s.process)
     governed.token = (data / "grant.txt").read_text().strip()
-    return floor, governed
+    return [*floors, governed]
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -355,9 +366,10 @@ def report(phases: list[Phase], names: list[str], client: str) -> tuple[str, dic
     verdicts: dict[str, bool] = {}
     lines.append(f"\ntargets, {client} client (medians of per-round ratios):")
     for c in CONCURRENCY:
-        r = spread(ratios(phases, c, "calls_per_s", BARE))
-        verdicts[f"throughput c{c} >= {TARGET_VS_BARE}x bare"] = r[0] >= TARGET_VS_BARE
-        lines.append(f"  c{c}: governed / bare FastMCP throughput {fmt(r, 2)}x (target >= {TARGET_VS_BARE}x)")
+        for n in (f for f in FLOORS if f in names):
+            r = spread(ratios(phases, c, "calls_per_s", n))
+            verdicts[f"throughput c{c} >= {TARGET_VS_BARE}x {n}"] = r[0] >= TARGET_VS_BARE
+            lines.append(f"  c{c}: governed / {LABELS[n]} throughput {fmt(r, 2)}x (target >= {TARGET_VS_BARE}x)")
         for n in upstream:
             r = spread(ratios(phases, c, "calls_per_s", n))
             verdicts[f"throughput c{c} >= {TARGET_VS_CONTEXTFORGE}x {n}"] = r[0] >= TARGET_VS_CONTEXTFORGE
@@ -390,7 +402,8 @@ def plot(phases: list[Phase], latencies: dict[str, list[float]], names: list[str
     import matplotlib.pyplot as plt
 
     IMAGES.mkdir(parents=True, exist_ok=True)
-    colors = {BARE: "#888888", GOVERNED: "#1f6feb", "contextforge": "#d1242f", "contextforge-stateful": "#f08c00"}
+    colors = {BARE: "#888888", BARE_GC: "#3a3a3a", GOVERNED: "#1f6feb"}
+    colors |= {"contextforge": "#d1242f", "contextforge-stateful": "#f08c00"}
     prefix = "bench-peers-" if client == "sdk" else f"bench-peers-{client}-"
     subtitle = f"{client} client, {subtitle}"
     panels = [(str(c), f"concurrency {c}, closed loop") for c in CONCURRENCY]
@@ -452,8 +465,8 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         servers: list[Server] = []
         try:
-            floor, governed = start_own(Path(tmp))
-            servers += [floor, governed]
+            servers += start_own(Path(tmp))
+            floor = servers[0]
             for mode in modes:
                 name = "contextforge" if mode == "stateless" else "contextforge-stateful"
                 servers.append(start_contextforge(name, Path(tmp), floor, stateful=mode == "stateful"))

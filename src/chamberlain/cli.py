@@ -6,25 +6,21 @@ Every command works on the same store the gateway uses (``--data-dir`` or
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import shutil
-import signal
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .app import Runtime, create_app
+from .app import Runtime
 from .commands import approvals, audit, catalog, check, claims, cluster, console, limits, policy, proxy, revert, role, webhooks
 from .commands._shared import _names, _settings, _usage_error, _with_runtime, data_dir_option, load_surface
 from .config import Settings
 from .errors import ChamberlainError
-from .gc_tuning import tune_gc
-from .slow_clients import head_timeout_protocol
+from .serving import serve as serve_runtime
 from .store import each_database
 from .timeutil import parse_duration
 
@@ -35,33 +31,6 @@ DEMO_MARKER = ".chamberlain-demo"
 @click.version_option(__version__, prog_name="chamberlain")
 def main() -> None:
     """Chamberlain: the governed front door between AI agents and your business."""
-
-
-def _serve(runtime: Runtime, before: Callable[[Runtime], Awaitable[None]] | None = None) -> None:
-    import uvicorn
-
-    async def run() -> None:
-        await runtime.open()
-        if before is not None:
-            await before(runtime)
-        config = uvicorn.Config(
-            create_app(runtime),
-            host=runtime.settings.host,
-            port=runtime.settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            # A client must send each request's head in time, or be disconnected (slowloris).
-            http=head_timeout_protocol(runtime.settings.request_read_timeout_s),
-        )
-        if runtime.settings.policy_dir is not None:
-            # kill -HUP <pid>: publish the policy files again if they changed.
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(runtime.reload_policy_dir()))
-        tune_gc()
-        await uvicorn.Server(config).serve()
-
-    asyncio.run(run())
 
 
 @main.command()
@@ -90,7 +59,7 @@ def serve(target: str, data_dir: Path | None, host: str | None, port: int | None
         )
         click.echo(f"  MCP   {base}/mcp\n  REST  {base}/v1/actions\n  API   {base}/openapi.json")
 
-    _serve(runtime, banner)
+    serve_runtime(runtime, banner)
 
 
 @main.command()
@@ -162,7 +131,7 @@ def demo(port: int, host: str, data_dir: Path) -> None:
         click.echo(f"  chamberlain audit verify audit-export --key {tenants[0].id}.pub")
         click.echo("\nPress Ctrl+C to stop.")
 
-    _serve(runtime, banner)
+    serve_runtime(runtime, banner)
 
 
 @main.group()
