@@ -33,13 +33,11 @@ from .commerce import Commerce, commerce_surface
 from .config import Settings
 from .errors import (
     ChamberlainError,
-    InternalError,
     MethodNotAllowed,
     NotFound,
     PermissionDenied,
     PolicyInvalid,
     RequestTimeout,
-    StoreUnavailable,
 )
 from .events import GATEWAY_EVENTS, EventHub, NatsBus
 from .grants import ClientRegistry, GrantAuthority, KeyRing, load_master_key, management_surface
@@ -47,11 +45,11 @@ from .health import readiness
 from .limits import Limiter, MemoryLimiter, RedisLimiter, TenantLimits
 from .metrics import CONTENT_TYPE_LATEST as METRICS_CONTENT_TYPE
 from .metrics import Metrics
-from .pipeline import Gateway, IdempotencyKeys
+from .pipeline import Gateway, IdempotencyKeys, unexpected_failure
 from .policy import CheckPolicy, PolicyBook, PolicyEngine, policy_surface
 from .proxy import Proxies, load_proxy_config
 from .slow_clients import BodyDeadline
-from .store import Store, is_outage, make_store
+from .store import Store, make_store
 from .surfaces._credentials import presented_grant
 from .surfaces._refusals import record_refusal
 from .surfaces.console import ConsolePeople, ConsoleRoutes
@@ -296,9 +294,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     """Whatever escaped every surface's own handling: logged, and answered as the
     problem+json every client expects, never a bare text page that says nothing."""
     log.exception("unhandled error on %s %s", request.method, request.url.path[:200])
-    if is_outage(exc):
-        return problem_response(StoreUnavailable())
-    return problem_response(InternalError("the gateway failed to answer this request; nothing was changed"))
+    return problem_response(unexpected_failure(exc, "the gateway failed to answer this request; nothing was changed"))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,7 @@ from ._idempotency import CheckIdempotency, IdempotencyKeys
 from ._records import audit_outcome, public_record, read_record, record_row
 from ._reverts import REVERT_CALLS, CheckRevert, ResolveRevert
 from ._stage import Next, Stage, chain
-from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput
+from ._stages import Authenticate, AuthorizeGrant, Execute, RecordCalls, ResolveTenant, ValidateInput, unexpected_failure
 
 __all__ = [
     "REVERT_CALLS",
@@ -30,4 +30,5 @@ __all__ = [
     "public_record",
     "read_record",
     "record_row",
+    "unexpected_failure",
 ]

@@ -60,7 +60,7 @@ class RecordCalls:
             outcome = Outcome(call, error=err)
         except Exception as err:
             log.exception("call %s (%s) failed inside the pipeline", call.id, call.action_name)
-            outcome = Outcome(call, error=_failure(err, "the gateway failed to complete the call", call.id))
+            outcome = Outcome(call, error=unexpected_failure(err, "the gateway failed to complete the call", call.id))
         if not outcome.recorded:
             try:
                 await record_outcome(self._store, outcome)
@@ -73,16 +73,19 @@ class RecordCalls:
                 # internal error, never a raw exception (MCP would send its text).
                 log.exception("call %s (%s): its outcome could not be recorded", call.id, call.action_name)
                 if outcome.error is None or not outcome.error.retryable or outcome.executed:
-                    outcome = Outcome(call, error=_failure(err, "the gateway could not record the call; retry", call.id))
+                    failed = unexpected_failure(err, "the gateway could not record the call; retry", call.id)
+                    outcome = Outcome(call, error=failed)
         return outcome
 
 
-def _failure(err: Exception, detail: str, call_id: str) -> ChamberlainError:
-    """What the caller is told of an exception the pipeline did not expect: the database
-    being away is ``503 store-unavailable``, anything else ``500 internal-error``."""
+def unexpected_failure(err: Exception, detail: str, call_id: str | None = None) -> ChamberlainError:
+    """What a caller is told of an exception nobody expected (every surface answers so):
+    the database being away is ``503 store-unavailable``, anything else ``500
+    internal-error`` with ``detail``; neither says more than that."""
+    named = {"call_id": call_id} if call_id is not None else {}
     if is_outage(err):
-        return StoreUnavailable(call_id=call_id)
-    return InternalError(detail, call_id=call_id)
+        return StoreUnavailable(**named)
+    return InternalError(detail, **named)
 
 
 class Authenticate:
@@ -286,7 +289,7 @@ class Execute:
             raise _HandlerFailed(InternalError(f"{action.name} did not finish within {self._timeout:g}s")) from err
         except Exception as err:  # a pydantic error raised inside the handler is the handler's, not the output's
             log.exception("call %s: handler of %s raised", call.id, action.name)
-            raise _HandlerFailed(_failure(err, f"{action.name} failed; nothing was changed", call.id)) from err
+            raise _HandlerFailed(unexpected_failure(err, f"{action.name} failed; nothing was changed", call.id)) from err
         try:
             result = action.contract.dump_output(value)
         except ValidationError as err:

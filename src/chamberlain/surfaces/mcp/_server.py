@@ -26,11 +26,10 @@ from mcp.shared.exceptions import MCPError
 
 from ... import __version__
 from ...actions import Action
-from ...errors import ChamberlainError, InternalError, InvalidInput, StoreUnavailable, UnknownAction
+from ...errors import ChamberlainError, InvalidInput, UnknownAction
 from ...grants import Grant
 from ...ids import trace_id_from_traceparent
-from ...pipeline import Call, Gateway, Outcome
-from ...store import is_outage
+from ...pipeline import Call, Gateway, Outcome, unexpected_failure
 from ...timeutil import spoken_duration
 from .._credentials import presented_grant, requested_tenant
 from .._refusals import recorded
@@ -193,8 +192,7 @@ def _guarded(handler: Handler) -> Handler:
             raise
         except Exception as err:
             log.exception("MCP %s failed", handler.__name__)
-            failed = "the gateway failed to answer this request; nothing was changed"
-            error: ChamberlainError = StoreUnavailable() if is_outage(err) else InternalError(failed)
+            error = unexpected_failure(err, "the gateway failed to answer this request; nothing was changed")
             raise MCPError(types.INTERNAL_ERROR, error.detail, error.to_problem()) from err
 
     return guarded  # type: ignore[return-value]
