@@ -42,6 +42,7 @@ from chamberlain.proxy._mcp import action_name, mcp_actions, mcp_surface
 from chamberlain.proxy._mcp_client import McpUpstream, ToolDefinition
 from chamberlain.proxy._pins import ToolPins
 from chamberlain.store import Store, audit_entries, make_store
+from chamberlain.surfaces.rest._body import replaying
 from chamberlain.tenants import create_tenant
 from tests.conftest import issue, make_runtime, new_key, permit_all
 from tests.helpers import free_port, mcp_session, serve_in_thread
@@ -108,16 +109,7 @@ class Upstream:
                 forgotten = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
                 await Response(json.dumps(forgotten), 404, media_type="application/json")(scope, receive, send)
                 return
-            replayed = False
-
-            async def replay() -> Any:
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await app(scope, replay, send)
+            await app(scope, replaying(body, receive), send)
 
         return recorded
 

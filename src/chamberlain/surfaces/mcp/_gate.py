@@ -17,7 +17,7 @@ import orjson
 import pydantic_core
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import AuthenticationError, ChamberlainError, MalformedJSON, MethodNotAllowed
 from ...grants import Grant
@@ -25,7 +25,7 @@ from ...pipeline import Gateway
 from .._credentials import presented_grant
 from .._refusals import record_refusal
 from ..oauth import challenge
-from ..rest._body import read_limited
+from ..rest._body import read_limited, replaying
 from ..rest._problems import problem_response
 
 PARSE_ERROR = -32700
@@ -92,16 +92,7 @@ class McpGate:
             except ValueError as err:
                 error = MalformedJSON(f"Parse error: {err}")
         if error is None:
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            return replay
+            return replaying(body, receive)
         call = await record_refusal(self.gateway, "mcp", None, token, "mcp", error, grant=grant, traceparent=tp)
         if isinstance(error, MalformedJSON):
             fault = {"code": PARSE_ERROR, "message": error.detail, "data": error.to_problem(call_id=call.id)}

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
 from ...errors import BodyTooLarge, ChamberlainError, MalformedJSON
 from ._text import nul_refusal
@@ -25,6 +26,21 @@ async def read_limited(request: Request, limit: int) -> tuple[bytes, BodyTooLarg
             return b"", BodyTooLarge(f"body exceeds the limit of {limit} bytes", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks), None
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body``, already read (to check it), then hands on to
+    the connection's own ``receive`` (for a disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def read_json(request: Request, limit: int) -> tuple[Any, ChamberlainError | None]:
